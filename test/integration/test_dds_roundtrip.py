@@ -13,7 +13,7 @@ srvs = pytest.importorskip("cherry_classifier_msgs.srv")
 
 from rclpy.serialization import serialize_message  # noqa: E402
 
-from test.ros_processes import ros_process, wait_until  # noqa: E402
+from cherry_classifier.processes import ros_process, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PEER = Path(__file__).resolve().parents[1] / "fixtures" / "echo_peer.py"

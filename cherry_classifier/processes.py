@@ -1,27 +1,15 @@
-"""Start and stop real ROS 2 processes for integration tests (no mocks of rclpy or DDS)."""
+"""Start and stop real ROS 2 processes (tests, demo, bag replay) with localhost-only DDS."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from cherry_classifier import dds_env
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-INSTALL_LIB = REPO_ROOT / "install" / "cherry_classifier" / "lib" / "cherry_classifier"
-
-
-def installed_executable(name: str) -> list[str]:
-    """Command line of an executable installed by colcon, as `ros2 run` would start it."""
-    path = INSTALL_LIB / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} missing: run ./scripts/bootstrap.sh first")
-    return [sys.executable, str(path)]
 
 
 @contextmanager

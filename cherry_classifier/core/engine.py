@@ -1,0 +1,413 @@
+"""Batched inference engine: frames of crops in, one result per frame out (ROS-free).
+
+Producers (the node's callbacks, the bag tools) `submit` frames; one worker thread forms batches
+of up to ``max_batch_size`` crops, or whatever has waited ``max_batch_delay_s`` since the oldest
+waiting frame arrived, runs the classifier and hands every completed frame to ``on_result``.
+
+Guarantees, which the node and its tests rely on:
+- Bounded memory: at most ``max_queue_frames`` frames wait; beyond that the oldest waiting frame
+  is dropped whole and reported to ``on_drop``. Every submitted frame ends in exactly one of
+  ``on_result`` or ``on_drop``.
+- One model and one threshold set per frame: a swap or a threshold change takes effect between
+  frames, never inside one, and each result names the model that made it.
+- Failures never escape: if inference raises, that batch's crops get fail-safe decisions
+  (flagged), the error is counted, and the next batch runs normally.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from cherry_classifier.core.decision import LABEL_NAMES, Decisions, Thresholds, decide
+
+LOGGER = logging.getLogger(__name__)
+
+
+class ProbabilityModel(Protocol):
+    """What the engine needs of a classifier (see ``core.classifier.Classifier``)."""
+
+    model_id: str
+    manifest: Any  # a ModelManifest: class_names in output order
+
+    def predict_proba(self, crops: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+@dataclass
+class FrameJob:
+    """One source image's crops, waiting for decisions."""
+
+    source: str
+    crops: list[np.ndarray]
+    regions: list[Any] = field(default_factory=list)
+    header: Any = None
+    image: np.ndarray | None = None
+    received: float = field(default_factory=time.monotonic)
+    sequence: int = -1
+
+
+@dataclass
+class FrameResult:
+    """The decisions of one frame, with everything needed to publish and audit them."""
+
+    job: FrameJob
+    decisions: Decisions
+    fail_safe: np.ndarray
+    model_id: str
+    class_names: tuple[str, ...]
+    thresholds: Thresholds
+    thresholds_version: int
+    latency_s: float
+
+
+@dataclass
+class EngineConfig:
+    max_batch_size: int = 32
+    max_batch_delay_s: float = 0.05
+    max_queue_frames: int = 16
+    fail_safe_label: int = 1  # MAYBE: a person looks at what the model could not decide
+
+
+@dataclass
+class _InProgress:
+    """A frame whose crops are being classified, possibly over several batches."""
+
+    job: FrameJob
+    probabilities: list[np.ndarray] = field(default_factory=list)
+    fail_safe: list[np.ndarray] = field(default_factory=list)
+    next_crop: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return len(self.job.crops) - self.next_crop
+
+
+class EngineStats:
+    """Thread-safe counters and recent samples for diagnostics."""
+
+    def __init__(self, window: int = 512) -> None:
+        self._lock = threading.Lock()
+        self.frames_in: dict[str, int] = {}
+        self.frames_out: dict[str, int] = {}
+        self.frames_dropped: dict[str, int] = {}
+        self.crops_decided = 0
+        self.batches = 0
+        self.inference_failures = 0
+        self.last_failure = ""
+        self.batch_sizes: deque[int] = deque(maxlen=window)
+        self.inference_s: deque[float] = deque(maxlen=window)
+        self.latency_s: deque[float] = deque(maxlen=window)
+        self.labels: deque[int] = deque(maxlen=window * 4)
+
+    def count(self, table: dict[str, int], source: str, n: int = 1) -> None:
+        with self._lock:
+            table[source] = table.get(source, 0) + n
+
+    def record_batch(self, size: int, seconds: float) -> None:
+        with self._lock:
+            self.batches += 1
+            self.batch_sizes.append(size)
+            self.inference_s.append(seconds)
+
+    def record_result(self, result: FrameResult) -> None:
+        with self._lock:
+            source = result.job.source
+            self.frames_out[source] = self.frames_out.get(source, 0) + 1
+            self.crops_decided += len(result.decisions.labels)
+            self.latency_s.append(result.latency_s)
+            self.labels.extend(int(label) for label in result.decisions.labels)
+
+    def record_failure(self, error: BaseException) -> None:
+        with self._lock:
+            self.inference_failures += 1
+            self.last_failure = f"{type(error).__name__}: {error}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of every figure, with percentiles computed."""
+        with self._lock:
+            labels = np.asarray(self.labels, dtype=np.int64)
+            shares = {
+                name: float(np.mean(labels == code)) if labels.size else 0.0
+                for code, name in enumerate(LABEL_NAMES)
+            }
+            return {
+                "frames_in": dict(self.frames_in),
+                "frames_out": dict(self.frames_out),
+                "frames_dropped": dict(self.frames_dropped),
+                "crops_decided": self.crops_decided,
+                "batches": self.batches,
+                "inference_failures": self.inference_failures,
+                "last_failure": self.last_failure,
+                "batch_size_mean": float(np.mean(self.batch_sizes)) if self.batch_sizes else 0.0,
+                "inference_ms": _percentiles_ms(self.inference_s),
+                "latency_ms": _percentiles_ms(self.latency_s),
+                "label_share": shares,
+            }
+
+
+def _class_names(model: ProbabilityModel | None) -> tuple[str, ...]:
+    return tuple(model.manifest.class_names) if model is not None else LABEL_NAMES
+
+
+def _with_fail_safe(decisions: Decisions, mask: np.ndarray, label: int) -> Decisions:
+    """Replace the masked rows by the fail-safe label, with zero confidence and probabilities."""
+    labels = np.where(mask, label, decisions.labels).astype(np.int64)
+    confidences = np.where(mask, 0.0, decisions.confidences).astype(np.float32)
+    probabilities = np.where(mask[:, None], 0.0, decisions.probabilities).astype(np.float32)
+    return Decisions(labels=labels, confidences=confidences, probabilities=probabilities)
+
+
+def _percentiles_ms(samples: deque[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    values = np.asarray(samples) * 1000.0
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(values.max())}
+
+
+class InferenceEngine:
+    """Bounded frame queue + one batching worker thread around a swappable model."""
+
+    def __init__(
+        self,
+        model: ProbabilityModel | None,
+        thresholds: Thresholds,
+        config: EngineConfig,
+        on_result: Callable[[FrameResult], None],
+        on_drop: Callable[[FrameJob, str], None] | None = None,
+    ) -> None:
+        self._config = config
+        self._on_result = on_result
+        self._on_drop = on_drop or (lambda job, reason: None)
+        self._model = model
+        self._pending_model: ProbabilityModel | None = None
+        self._swap_done = threading.Condition()
+        self._thresholds = thresholds.validated()
+        self._thresholds_version = 1
+        self._waiting: deque[FrameJob] = deque()
+        self._current: _InProgress | None = None
+        self._cond = threading.Condition()
+        self._sequence = 0
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self.stats = EngineStats()
+
+    # -- producers ---------------------------------------------------------------------------
+    def submit(self, job: FrameJob) -> None:
+        """Queue a frame; if the queue is full, the oldest waiting frame is dropped whole."""
+        dropped: list[FrameJob] = []
+        with self._cond:
+            job.sequence = self._sequence
+            self._sequence += 1
+            self.stats.count(self.stats.frames_in, job.source)
+            self._waiting.append(job)
+            while len(self._waiting) > self._config.max_queue_frames:
+                dropped.append(self._waiting.popleft())
+            self._cond.notify_all()
+        for old in dropped:
+            self._drop(old, "queue full")
+
+    def _drop(self, job: FrameJob, reason: str) -> None:
+        self.stats.count(self.stats.frames_dropped, job.source)
+        try:
+            self._on_drop(job, reason)
+        except Exception:  # a faulty callback must not stop the queue
+            LOGGER.exception("on_drop callback failed")
+
+    # -- model and thresholds ----------------------------------------------------------------
+    @property
+    def model(self) -> ProbabilityModel | None:
+        return self._model
+
+    @property
+    def thresholds(self) -> tuple[Thresholds, int]:
+        """The thresholds in force and their version."""
+        with self._cond:
+            return self._thresholds, self._thresholds_version
+
+    def set_thresholds(self, thresholds: Thresholds) -> int:
+        """Validate and apply from the next frame on; returns the new version."""
+        thresholds = thresholds.validated()
+        with self._cond:
+            self._thresholds = thresholds
+            self._thresholds_version += 1
+            return self._thresholds_version
+
+    def set_fail_safe_label(self, label: int) -> None:
+        """Label given from the next frame on to crops the model could not decide."""
+        self._config.fail_safe_label = label
+
+    def swap_model(self, model: ProbabilityModel, timeout: float = 30.0) -> bool:
+        """Hand a loaded, warmed-up model to the worker; it takes over between two frames.
+
+        Blocks until the worker has switched (or ``timeout``); returns whether it did.
+        """
+        with self._cond:
+            if not self._running:
+                self._model = model
+                return True
+            self._pending_model = model
+            self._cond.notify_all()
+        with self._swap_done:
+            return self._swap_done.wait_for(lambda: self._model is model, timeout)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._cond:
+            if self._running:
+                return
+            self._running = True
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def queue_depth(self) -> tuple[int, int]:
+        """(frames waiting, crops waiting)."""
+        with self._cond:
+            crops = sum(len(job.crops) for job in self._waiting)
+            if self._current is not None:
+                crops += self._current.remaining
+            return len(self._waiting), crops
+
+    # -- worker ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._process(batch)
+
+    def _next_batch(self) -> list[tuple[_InProgress, int, int]] | None:
+        """Wait for work, then take up to max_batch_size crops as (frame, start, stop) slices."""
+        with self._cond:
+            while True:
+                if not self._running:
+                    return None
+                if self._current is None and self._pending_model is not None:
+                    self._install_pending_model()
+                if self._current is not None or self._waiting:
+                    if self._batch_ready():
+                        break
+                    self._cond.wait(self._time_until_due())
+                else:
+                    self._cond.wait()
+            return self._take_slices()
+
+    def _install_pending_model(self) -> None:
+        with self._swap_done:
+            self._model, self._pending_model = self._pending_model, None
+            self._swap_done.notify_all()
+
+    def _waiting_crops(self) -> int:
+        crops = sum(len(job.crops) for job in self._waiting)
+        return crops + (self._current.remaining if self._current else 0)
+
+    def _oldest_arrival(self) -> float:
+        if self._current is not None:
+            return self._current.job.received
+        return self._waiting[0].received
+
+    def _batch_ready(self) -> bool:
+        if self._current is not None and self._current.next_crop > 0:
+            return True  # finish a split frame without waiting
+        if self._pending_model is not None:
+            return True  # no new frame may start with the old model once a swap is due
+        if self._waiting_crops() >= self._config.max_batch_size:
+            return True
+        return time.monotonic() - self._oldest_arrival() >= self._config.max_batch_delay_s
+
+    def _time_until_due(self) -> float:
+        due = self._oldest_arrival() + self._config.max_batch_delay_s
+        return max(0.0005, due - time.monotonic())
+
+    def _take_slices(self) -> list[tuple[_InProgress, int, int]]:
+        slices: list[tuple[_InProgress, int, int]] = []
+        room = self._config.max_batch_size
+        while room > 0:
+            if self._current is None:
+                if not self._waiting or (slices and self._pending_model is not None):
+                    break
+                self._current = _InProgress(self._waiting.popleft())
+            frame = self._current
+            take = min(room, frame.remaining)
+            slices.append((frame, frame.next_crop, frame.next_crop + take))
+            frame.next_crop += take
+            room -= take
+            if frame.remaining == 0:  # also a frame without cherries: it completes with this batch
+                self._current = None
+        return slices
+
+    def _process(self, slices: list[tuple[_InProgress, int, int]]) -> None:
+        crops = [crop for frame, start, stop in slices for crop in frame.job.crops[start:stop]]
+        probabilities, failed = self._infer(crops)
+        offset = 0
+        for frame, start, stop in slices:
+            count = stop - start
+            frame.probabilities.append(probabilities[offset : offset + count])
+            frame.fail_safe.append(np.full(count, failed, dtype=bool))
+            offset += count
+            if stop == len(frame.job.crops):
+                self._complete(frame)
+
+    def _infer(self, crops: list[np.ndarray]) -> tuple[np.ndarray, bool]:
+        model = self._model
+        num_classes = len(_class_names(model))
+        if not crops:
+            return np.zeros((0, num_classes), np.float32), False
+        if model is None:
+            return np.full((len(crops), num_classes), np.nan, np.float32), True
+        started = time.monotonic()
+        try:
+            probabilities = np.asarray(model.predict_proba(crops), dtype=np.float32)
+            if probabilities.shape != (len(crops), num_classes):
+                raise RuntimeError(
+                    f"model returned shape {probabilities.shape} for {len(crops)} crops"
+                )
+            if not np.isfinite(probabilities).all():
+                raise FloatingPointError("model returned non-finite probabilities")
+        except Exception as error:  # fail safe, keep running: the next batch may succeed
+            LOGGER.error("inference failed on a batch of %d crops: %s", len(crops), error)
+            self.stats.record_failure(error)
+            return np.full((len(crops), num_classes), np.nan, np.float32), True
+        self.stats.record_batch(len(crops), time.monotonic() - started)
+        return probabilities, False
+
+    def _complete(self, frame: _InProgress) -> None:
+        model = self._model
+        class_names = _class_names(model)
+        thresholds, version = self.thresholds
+        probabilities = np.concatenate(frame.probabilities) if frame.probabilities else None
+        fail_safe = np.concatenate(frame.fail_safe) if frame.fail_safe else np.zeros(0, bool)
+        if probabilities is None:
+            probabilities = np.zeros((0, len(class_names)), np.float32)
+        decisions = decide(np.nan_to_num(probabilities), class_names, thresholds)
+        if fail_safe.any():
+            decisions = _with_fail_safe(decisions, fail_safe, self._config.fail_safe_label)
+        result = FrameResult(
+            job=frame.job,
+            decisions=decisions,
+            fail_safe=fail_safe,
+            model_id=model.model_id if model is not None else "",
+            class_names=class_names,
+            thresholds=thresholds,
+            thresholds_version=version,
+            latency_s=time.monotonic() - frame.job.received,
+        )
+        self.stats.record_result(result)
+        try:
+            self._on_result(result)
+        except Exception:
+            LOGGER.exception("on_result callback failed for a frame from %s", frame.job.source)

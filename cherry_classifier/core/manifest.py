@@ -1,0 +1,120 @@
+"""A model's contract: what goes in (size, channels, scale) and what comes out (class order).
+
+It travels with the weights in every bundle, so nothing about a model's input or output is ever
+assumed. Production models are unnormalised: uint8 pixels * 1/255, no mean/std.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cherry_classifier.core.decision import Thresholds
+
+FORMAT_VERSION = 1
+KNOWN_CLASSES = ("clean", "maybe", "pit")
+
+
+class ManifestError(ValueError):
+    """A manifest is missing a field or holds an impossible value."""
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    architecture: str
+    class_names: tuple[str, ...]
+    input_size: int = 128
+    channel_names: tuple[str, ...] = ("bot1", "bot2", "top2")
+    input_scale: float = 1 / 255
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    temperature: float = 1.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = tuple(self.class_names)
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ManifestError(f"class_names must be 2+ distinct names, got {list(names)}")
+        if "clean" not in names or "pit" not in names:
+            raise ManifestError(f"class_names must include 'clean' and 'pit', got {list(names)}")
+        if not isinstance(self.input_size, int) or not 8 <= self.input_size <= 2048:
+            raise ManifestError(
+                f"input_size must be an integer in 8..2048, got {self.input_size!r}"
+            )
+        if not self.channel_names:
+            raise ManifestError("channel_names must name at least one channel")
+        if not (isinstance(self.input_scale, int | float) and math.isfinite(self.input_scale)):
+            raise ManifestError(f"input_scale must be a finite number, got {self.input_scale!r}")
+        if self.input_scale <= 0:
+            raise ManifestError(f"input_scale must be > 0, got {self.input_scale}")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is not None and len(values) != len(self.channel_names):
+                raise ManifestError(
+                    f"{name} has {len(values)} values for {len(self.channel_names)} channels"
+                )
+        if self.std is not None and any(v <= 0 for v in self.std):
+            raise ManifestError(f"std values must be > 0, got {list(self.std)}")
+        if not self.temperature > 0:
+            raise ManifestError(f"temperature must be > 0, got {self.temperature}")
+        self.thresholds.validated()
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "channel_names", tuple(self.channel_names))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channel_names)
+
+    def contract(self) -> dict[str, Any]:
+        """The fields that change what the weights mean (they enter the model id)."""
+        return {
+            "architecture": self.architecture,
+            "class_names": list(self.class_names),
+            "input_size": self.input_size,
+            "channel_names": list(self.channel_names),
+            "input_scale": float(self.input_scale),
+            "mean": None if self.mean is None else [float(v) for v in self.mean],
+            "std": None if self.std is None else [float(v) for v in self.std],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(self.contract())
+        data["temperature"] = float(self.temperature)
+        data["thresholds"] = self.thresholds.to_dict()
+        data["format_version"] = FORMAT_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
+        """Build and validate; unknown keys and missing required ones are named."""
+        if not isinstance(data, dict):
+            raise ManifestError(f"a manifest must be a mapping, got {type(data).__name__}")
+        data = dict(data)
+        version = data.pop("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise ManifestError(
+                f"manifest format_version {version} is not supported ({FORMAT_VERSION})"
+            )
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ManifestError(f"unknown manifest field(s): {', '.join(unknown)}")
+        missing = [name for name in ("architecture", "class_names") if name not in data]
+        if missing:
+            raise ManifestError(f"manifest lacks {', '.join(missing)}")
+        if isinstance(data.get("thresholds"), dict):
+            data["thresholds"] = Thresholds(**data["thresholds"])
+        for name in ("class_names", "channel_names", "mean", "std"):
+            if data.get(name) is not None:
+                data[name] = tuple(data[name])
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ManifestError(str(error)) from error

@@ -1,0 +1,1 @@
+"""ROS-free imaging: image conversion (no cv_bridge), cherry localizer, layer joining."""

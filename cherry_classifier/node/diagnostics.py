@@ -1,0 +1,116 @@
+"""The classifier's /diagnostics: health levels and figures from the engine's counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+@dataclass
+class HealthReport:
+    """Everything one diagnostics period looks at."""
+
+    stats: dict[str, Any]
+    now: float
+    last_input: dict[str, float]
+    stale_after_s: float
+    model_id: str
+    model_error: str
+    frames_waiting: int
+    crops_waiting: int
+    input_errors: int
+    unmatched_layer_sets: int
+    thresholds_version: int
+
+    def stale_topics(self) -> list[str]:
+        return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
+
+
+@dataclass
+class DiagnosticsState:
+    """Remembers the previous period's counters, to report rates and new drops."""
+
+    previous: HealthReport | None = None
+
+    def update(self, report: HealthReport, node_name: str) -> list[DiagnosticStatus]:
+        previous, self.previous = self.previous, report
+        period = max(1e-6, report.now - previous.now) if previous else 0.0
+        stats = report.stats
+        statuses = [self._inference_status(report, previous, node_name)]
+        for topic in sorted(report.last_input):
+            received = stats["frames_in"].get(topic, 0)
+            before = previous.stats["frames_in"].get(topic, 0) if previous else received
+            rate = (received - before) / period if period else 0.0
+            stale = topic in report.stale_topics()
+            statuses.append(
+                _status(
+                    WARN if stale else OK,
+                    f"{node_name}: input {topic}",
+                    f"no image for over {report.stale_after_s:.0f} s" if stale else "receiving",
+                    {
+                        "rate_hz": rate,
+                        "frames_received": received,
+                        "frames_dropped": stats["frames_dropped"].get(topic, 0),
+                        "frames_decided": stats["frames_out"].get(topic, 0),
+                        "seconds_since_last": report.now - report.last_input[topic],
+                    },
+                )
+            )
+        return statuses
+
+    def _inference_status(
+        self, report: HealthReport, previous: HealthReport | None, node_name: str
+    ) -> DiagnosticStatus:
+        stats = report.stats
+        dropped = sum(stats["frames_dropped"].values())
+        new_drops = dropped - (sum(previous.stats["frames_dropped"].values()) if previous else 0)
+        failures = stats["inference_failures"]
+        new_failures = failures - (previous.stats["inference_failures"] if previous else 0)
+        if not report.model_id:
+            level, message = ERROR, f"no model: fail-safe decisions ({report.model_error})"
+        elif new_failures > 0:
+            level, message = ERROR, f"inference failed: {stats['last_failure']}"
+        elif new_drops > 0:
+            level, message = WARN, f"dropped {new_drops} frame(s): input outruns inference"
+        elif report.stale_topics():
+            level, message = WARN, "stale input: " + ", ".join(report.stale_topics())
+        else:
+            level, message = OK, "deciding"
+        values: dict[str, Any] = {
+            "model_id": report.model_id or "none",
+            "thresholds_version": report.thresholds_version,
+            "queue_frames": report.frames_waiting,
+            "queue_crops": report.crops_waiting,
+            "frames_dropped": dropped,
+            "crops_decided": stats["crops_decided"],
+            "batches": stats["batches"],
+            "batch_size_mean": stats["batch_size_mean"],
+            "inference_failures": failures,
+            "input_errors": report.input_errors,
+            "unmatched_layer_sets": report.unmatched_layer_sets,
+        }
+        for name, figures in (
+            ("inference_ms", stats["inference_ms"]),
+            ("latency_ms", stats["latency_ms"]),
+        ):
+            values.update({f"{name}_{key}": value for key, value in figures.items()})
+        values.update({f"share_{label}": share for label, share in stats["label_share"].items()})
+        return _status(level, f"{node_name}: inference", message, values)
+
+
+def _status(level: bytes, name: str, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+    return DiagnosticStatus(
+        level=level,
+        name=name,
+        message=message,
+        hardware_id="cherry_classifier",
+        values=[KeyValue(key=key, value=_format(value)) for key, value in values.items()],
+    )
+
+
+def _format(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
