@@ -86,6 +86,8 @@ colcon_build() {
         # shellcheck disable=SC1091
         source "$VENV/bin/activate"
         export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
+        # The venv is the underlay: give it the (empty) setup files colcon looks for.
+        touch "$VENV/local_setup.sh" "$VENV/local_setup.bash"
         eval "$(python -m cherry_classifier.dds_env)"
         colcon build --symlink-install --event-handlers console_cohesion- summary+ \
             --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python"

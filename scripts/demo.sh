@@ -8,4 +8,7 @@ set +u
 source "$ROOT/env.sh"
 set -u
 cd "$ROOT"
-exec python -m cherry_classifier.demo "$@"
+# Real line frames, where this checkout has them beside it (they are not shipped to users).
+frames=()
+[ -d ../shared/data/production_frames ] && frames=(--frames-dir ../shared/data/production_frames)
+exec python -m cherry_classifier.demo "${frames[@]}" "$@"

@@ -1,0 +1,1 @@
+"""Training subpackage: synthetic data, training, calibration, thresholds, export."""
