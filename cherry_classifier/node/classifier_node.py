@@ -77,6 +77,7 @@ class ClassifierNode(Node):
         )
         self._localizer = CherryLocalizer(self._localizer_params())
         self._layer_sync = self._make_layer_sync()
+        self._layer_lock = threading.Lock()
         self._input_errors = 0
         self._last_input: dict[str, float] = {}
         self._diag_previous: dict[str, Any] = {}
@@ -307,7 +308,8 @@ class ClassifierNode(Node):
     def _handle_layer(self, header: Any, source: str, layer: str, image: np.ndarray) -> None:
         mono = image[..., 0] if image.ndim == 3 else image
         stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
-        complete = self._layer_sync.add(layer, stamp, mono, header)
+        with self._layer_lock:  # callbacks of several layer topics run concurrently
+            complete = self._layer_sync.add(layer, stamp, mono, header)
         if complete is None:
             return
         names = self._layer_sync.layer_names
@@ -367,6 +369,9 @@ class ClassifierNode(Node):
             self.get_logger().error(f"diagnostics failed: {error}", throttle_duration_sec=30.0)
 
     def _diagnostics(self) -> DiagnosticArray:
+        if self._layer_sync is not None:
+            with self._layer_lock:  # layer sets whose last layer never came time out here too
+                self._layer_sync.expire()
         model = self._engine.model
         frames_waiting, crops_waiting = self._engine.queue_depth()
         report = HealthReport(

@@ -109,6 +109,14 @@ class Client:
     def wait(self, condition, what: str, timeout: float = 60.0) -> None:
         wait_until(condition, timeout, self.spin, what)
 
+    def settle(self, publishers=()) -> None:
+        """Wait until the node subscribes to our publishers, plus a second for both ends of
+        discovery to match (a writer can see the reader before the reader sees the writer)."""
+        publishers = list(publishers) or [self.images]
+        self.wait(lambda: all(p.get_subscription_count() for p in publishers), "subscriptions")
+        deadline = time.monotonic() + 1.0
+        self.wait(lambda: time.monotonic() > deadline, "discovery to settle")
+
     def call(self, future, what: str):
         self.wait(future.done, what)
         return future.result()
@@ -169,6 +177,7 @@ def frames_node(tmp_path_factory, models_dir):
         client = Client("line1")
         try:
             client.wait(lambda: client.swap.service_is_ready() and client.model_infos, "the node")
+            client.settle()
             yield client
         finally:
             client.close()
@@ -271,6 +280,7 @@ def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
         client = Client("line2")
         try:
             client.wait(lambda: bool(client.model_infos), "the crops node")
+            client.settle()
             rng = np.random.default_rng(0)
             crops = [
                 image_msg(rng.integers(0, 255, (size, size, 3), np.uint8), encoding, i, "crop")
@@ -302,3 +312,64 @@ def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
         finally:
             client.close()
             assert process.poll() is None, process_output(tmp_path / "classifier_line2.log")
+
+
+def test_debug_image_is_published_while_someone_watches(frames_node):
+    images: list = []
+    frames_node.node.create_subscription(Image, "/line1/classifier/debug_image", images.append, 10)
+    frames_node.wait(lambda: frames_node.images.get_subscription_count() > 0, "subscription")
+    frame = image_msg(synthetic_frame([(400, 250), (800, 250)]), "bgr8", 11, "dbg")
+    time.sleep(1.0)  # let the node see the new debug subscriber
+    frames_node.send_and_collect([frame])
+    frames_node.wait(lambda: bool(images), "a debug image")
+    assert (images[0].height, images[0].width, images[0].encoding) == (500, 2464, "bgr8")
+    assert images[0].header.frame_id == "dbg"
+
+
+def test_layers_mode_joins_compressed_mono_layers_by_stamp(tmp_path, models_dir):
+    from sensor_msgs.msg import CompressedImage
+
+    from cherry_classifier.imaging.conversion import array_to_compressed
+
+    topics = ["layers/bot1", "layers/bot2", "layers/top2"]
+    with start_classifier(
+        tmp_path,
+        models_dir,
+        "line3",
+        input_mode="layers",
+        image_transport="compressed",
+        image_topics="[" + ",".join(topics) + "]",
+        layer_timeout_ms=300.0,
+    ) as process:
+        client = Client("line3")
+        try:
+            publishers = [
+                client.node.create_publisher(CompressedImage, f"/line3/{t}", RELIABLE)
+                for t in topics
+            ]
+            client.settle(publishers)
+            frame = synthetic_frame([(300, 250), (900, 200), (1700, 300), (2100, 260)])
+
+            def send(layers: range, stamp: int) -> None:
+                for index in layers:
+                    message = CompressedImage(format="png")
+                    message.data = array_to_compressed(frame[..., index], "png")
+                    message.header.stamp.sec, message.header.stamp.nanosec = stamp, 1000 * index
+                    message.header.frame_id = "belt"
+                    publishers[index].publish(message)
+
+            send(range(3), 100)
+            client.wait(lambda: len(client.decisions) == 1, "one joined frame")
+            (array,) = client.decisions
+            assert len(array.decisions) == 4 and array.header.stamp.sec == 100
+            send(range(2), 101)  # top2 never comes: the set times out and is counted
+            client.wait(
+                lambda: (
+                    client.inference_status("/line3/classifier").get("unmatched_layer_sets") == "1"
+                ),
+                "the incomplete layer set to be counted",
+            )
+            assert len(client.decisions) == 1
+        finally:
+            client.close()
+            assert process.poll() is None, process_output(tmp_path / "classifier_line3.log")
