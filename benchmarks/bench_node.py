@@ -30,7 +30,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1.8, help="production frames per second")
     parser.add_argument("--cherries", type=int, default=30, help="cherries per frame")
     parser.add_argument(
-        "--architecture", default="", help="benchmark a random-weight model of this architecture "
+        "--architecture",
+        default="",
+        help="benchmark a random-weight model of this architecture "
         "instead of the bundled default (e.g. resnet50, as production)",
     )
     parser.add_argument("--num-threads", type=int, default=0)
@@ -93,9 +95,18 @@ def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench_node_"))
     models, model_path = model_dir(args, scratch)
     _, command = launch_command(model_path=model_path)
-    command += ["-p", f"models_dir:={models}", "-p", "image_topics:=[bench/image]",
-                "-p", "qos_reliability:=reliable", "-p", "qos_depth:=4",
-                "-p", f"num_threads:={args.num_threads}"]
+    command += [
+        "-p",
+        f"models_dir:={models}",
+        "-p",
+        "image_topics:=[bench/image]",
+        "-p",
+        "qos_reliability:=reliable",
+        "-p",
+        "qos_depth:=4",
+        "-p",
+        f"num_threads:={args.num_threads}",
+    ]
 
     rclpy.init()
     node = rclpy.create_node("bench_driver")
@@ -114,7 +125,9 @@ def main() -> int:
     reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     node.create_subscription(CherryDecisionArray, "/classifier/decisions", on_decisions, reliable)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
-    publisher = node.create_publisher(Image, "/bench/image", QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE))
+    publisher = node.create_publisher(
+        Image, "/bench/image", QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE)
+    )
     messages = [Image(**array_to_image_fields(frame, "bgr8")) for frame in frames]
 
     def spin(seconds: float = 0.0) -> None:
@@ -136,26 +149,40 @@ def main() -> int:
         window = received[start_count:]
         elapsed = (window[-1][0] - window[0][0]) if len(window) > 1 else float("nan")
         crops = sum(n for _, _, n in window[1:])
-        return {"sent": sent, "decided": len(window), "crops_per_s": crops / elapsed,
-                "latency": [r - s for r, s, _ in window]}
+        return {
+            "sent": sent,
+            "decided": len(window),
+            "crops_per_s": crops / elapsed,
+            "latency": [r - s for r, s, _ in window],
+        }
 
     log_path = REPO_ROOT / "log" / "bench_node.log"
     log_path.parent.mkdir(exist_ok=True)
     with ros_process(command, log_path):
         wait_until(lambda: publisher.get_subscription_count() > 0, 60, spin, "the classifier")
         spin(2.0)
-        print(f"model {model_path} in {models}; {args.cherries} cherries/frame; {args.seconds:.0f} s a phase")
+        print(
+            f"model {model_path} in {models}; {args.cherries} cherries/frame; "
+            f"{args.seconds:.0f} s a phase"
+        )
         production = run_phase(args.rate)
         saturation = run_phase(None)
         spin(1.5)
     offline = offline_throughput(models / model_path, frames)
     print(f"\n{'phase':<34}{'frames sent':>12}{'decided':>9}{'crops/s':>9}  latency ms p50     p99")
-    for name, phase in (("production (%.1f frames/s)" % args.rate, production), ("saturation", saturation)):
-        print(f"{name:<34}{phase['sent']:>12}{phase['decided']:>9}{phase['crops_per_s']:>9.1f}"
-              f"  {percentiles(phase['latency'])}")
+    for name, phase in (
+        ("production (%.1f frames/s)" % args.rate, production),
+        ("saturation", saturation),
+    ):
+        print(
+            f"{name:<34}{phase['sent']:>12}{phase['decided']:>9}{phase['crops_per_s']:>9.1f}"
+            f"  {percentiles(phase['latency'])}"
+        )
     print(f"{'core offline, batch 32':<34}{'':>12}{'':>9}{offline:>9.1f}")
-    print(f"frames dropped by the node (diagnostics): {status.get('frames_dropped', '?')}, "
-          f"mean batch {status.get('batch_size_mean', '?')}")
+    print(
+        f"frames dropped by the node (diagnostics): {status.get('frames_dropped', '?')}, "
+        f"mean batch {status.get('batch_size_mean', '?')}"
+    )
     node.destroy_node()
     rclpy.try_shutdown()
     return 0

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
@@ -291,6 +292,8 @@ def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
             assert [len(a.decisions) for a in arrays] == [1, 1, 1, 1]
             assert [a.header.stamp.sec for a in arrays] == [0, 1, 2, 3]
 
+            node_process = psutil.Process(process.pid)
+            rss_before = node_process.memory_info().rss
             sent = 300
             start = len(client.decisions)
             flood = image_msg(rng.integers(0, 255, (128, 128, 3), np.uint8), "bgr8", 9, "f")
@@ -308,6 +311,9 @@ def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
             assert int(values["frames_dropped"]) > 0, (
                 "the flood should have overrun a 4-frame queue"
             )
+            growth_mb = (node_process.memory_info().rss - rss_before) / 2**20
+            print(f"node RSS growth over a {sent}-frame flood: {growth_mb:.1f} MiB")
+            assert growth_mb < 150, f"memory grew by {growth_mb:.0f} MiB"
             assert values["_level"] in (b"\x00", b"\x01")  # OK or WARN, never ERROR
         finally:
             client.close()
