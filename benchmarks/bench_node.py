@@ -171,7 +171,7 @@ def main() -> int:
     offline = offline_throughput(models / model_path, frames)
     print(f"\n{'phase':<34}{'frames sent':>12}{'decided':>9}{'crops/s':>9}  latency ms p50     p99")
     for name, phase in (
-        ("production (%.1f frames/s)" % args.rate, production),
+        (f"production ({args.rate:.1f} frames/s)", production),
         ("saturation", saturation),
     ):
         print(
