@@ -40,20 +40,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def demo_frames(args: argparse.Namespace) -> Iterator[tuple[str, np.ndarray]]:
-    """Synthetic line frames, then any real frames found under --frames-dir."""
+def demo_frames(args: argparse.Namespace) -> Iterator[tuple[str, np.ndarray, list | None]]:
+    """(name, image, truth) for synthetic frames, then any real frames under --frames-dir.
+
+    ``truth`` lists (cx, cy, label) for synthetic frames and is None for real ones.
+    """
+    from cherry_classifier.imaging.layers import load_layered_frame
     from cherry_classifier.training.synth import render_frame
 
     rng = np.random.default_rng(args.seed)
     for index in range(args.frames):
         frame = render_frame(rng, num_cherries=int(rng.integers(20, 31)))
-        yield f"synthetic #{index}", frame.image
-    from cherry_classifier.imaging.layers import load_layered_frame
-
+        truth = [(x, y, label) for (x, y), label in zip(frame.centres, frame.labels, strict=True)]
+        yield f"synthetic #{index}", frame.image, truth
     for folder in args.frames_dir:
         for trigger in sorted(p for p in folder.iterdir() if p.is_dir()):
             try:
-                yield f"real {trigger.name}", load_layered_frame(trigger).image
+                yield f"real {trigger.name}", load_layered_frame(trigger).image, None
             except (OSError, ValueError) as error:
                 print(f"skipping {trigger}: {error}", file=sys.stderr)
 
@@ -108,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until(lambda: publisher.get_subscription_count() > 0, 30, spin, "the subscription")
         shown = 0
         with tqdm(total=len(frames), unit="frame", desc="decisions") as progress:
-            for index, (name, image) in enumerate(frames):
+            for index, (name, image, _) in enumerate(frames):
                 message = Image(**array_to_image_fields(image, "bgr8"))
                 message.header.frame_id = name
                 message.header.stamp = node.get_clock().now().to_msg()
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress.update()
                     shown += 1
     print_verdict(decisions, info)
+    print_truth(decisions, {name: truth for name, _, truth in frames if truth is not None})
     node.destroy_node()
     rclpy.try_shutdown()
     return 0 if len(decisions) == len(frames) else 1
@@ -148,6 +152,35 @@ def print_verdict(decisions: list, info) -> None:
         f"{len(decisions)} frames decided by model {info.model_id} "
         f"(thresholds v{info.thresholds_version}: pit {info.pit_threshold:.2f}, "
         f"maybe {info.maybe_threshold:.2f}, clean {info.clean_threshold:.2f})"
+    )
+
+
+def print_truth(decisions: list, truths: dict[str, list]) -> None:
+    """Synthetic frames know their cherries: match decisions to them by crop centre."""
+    confusion: Counter = Counter()
+    for array in decisions:
+        truth = truths.get(array.header.frame_id)
+        if not truth:
+            continue
+        for decision in array.decisions:
+            region = decision.region
+            cx, cy = region.x_offset + region.width / 2, region.y_offset + region.height / 2
+            x, y, label = min(truth, key=lambda t: (t[0] - cx) ** 2 + (t[1] - cy) ** 2)
+            if (x - cx) ** 2 + (y - cy) ** 2 <= 20**2:
+                confusion[label, LABELS[decision.label]] += 1
+    if not confusion:
+        return
+    print(f"\nsynthetic cherries (truth x decision){'':6}" + "".join(f"{d:>8}" for d in LABELS))
+    for truth_label in LABELS:
+        print(f"  {truth_label:<38}" + "".join(f"{confusion[truth_label, d]:>8}" for d in LABELS))
+    pits = sum(confusion["pit", d] for d in LABELS)
+    cleans = sum(confusion["clean", d] for d in LABELS)
+    caught = pits - confusion["pit", "clean"]
+    print(
+        f"pit recall (PIT or MAYBE): {caught}/{pits}"
+        + (f" = {caught / pits:.3f}" if pits else "")
+        + f"; clean yield: {confusion['clean', 'clean']}/{cleans}"
+        + (f" = {confusion['clean', 'clean'] / cleans:.3f}" if cleans else "")
     )
 
 

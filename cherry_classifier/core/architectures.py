@@ -1,13 +1,20 @@
-"""One architecture factory for training and inference. Never downloads weights."""
+"""One architecture factory for training and inference. Never downloads weights.
+
+torchvision models are built with ``weights=None`` and timm's ``convnextv2_tiny`` with
+``pretrained=False``; timm is imported only when that architecture is asked for.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models
+
+LOGGER = logging.getLogger(__name__)
 
 ARCHITECTURES = (
     "resnet18",
@@ -77,8 +84,36 @@ def build_model(
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     model = _BUILDERS[architecture](num_classes)
     if init_weights is not None:
-        state = torch.load(init_weights, map_location="cpu", weights_only=True)
-        own = model.state_dict()
-        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(usable, strict=False)
+        load_backbone(model, Path(init_weights), architecture)
     return model
+
+
+def load_backbone(model: nn.Module, path: Path, architecture: str = "") -> list[str]:
+    """Copy the tensors of a local (e.g. ImageNet) state_dict whose names and shapes fit.
+
+    The head (another class count) is skipped; refused when less than 90% of the model's
+    tensors fit (the file is for another architecture). Returns the names left initialised.
+    """
+    from cherry_classifier.core.safe_io import ModelLoadError, torch_load_safely
+
+    state = torch_load_safely(path)
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{path}: init_weights is not a state_dict of named tensors")
+    if state and all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if len(usable) < 0.9 * len(own):
+        raise ModelLoadError(
+            f"{path}: only {len(usable)} of {architecture}'s {len(own)} tensors fit by name and "
+            "shape: these init weights are for another architecture"
+        )
+    model.load_state_dict(usable, strict=False)
+    left = sorted(set(own) - set(usable))
+    LOGGER.info("init weights %s: %d tensors loaded, left initialised: %s", path, len(usable), left)
+    return left

@@ -3,41 +3,63 @@
 Canonical layout (see docs/model_bundle.md)::
 
     my_model/
-      manifest.yaml   # the ModelManifest: contract, temperature, thresholds, provenance
+      manifest.yaml   # model_id + the ModelManifest: contract, temperature, thresholds,
+                      # provenance, accepted low-precision variants
       weights.pt      # a plain state_dict (tensors only), denormal-free
       golden.npz      # optional: crops + expected probabilities, checked before a hot-swap
+      variants/       # optional: fp32.onnx, int8.onnx (written by core.variants.export_variants)
 
-Also accepted: one ``.pt`` file holding ``{"manifest": {...}, "state_dict": {...}}`` (training
-checkpoints, whose weights may sit under ``"model"``), and bare torchvision state_dicts such as
-production's ``classification-*.pt`` when the missing manifest fields are given explicitly.
+Also accepted: one ``.pt`` file holding ``{"format": BUNDLE_FORMAT, "manifest": {...},
+"state_dict": {...}}``, training checkpoints (``{"manifest": {...}, "state_dict"|"model": {...}}``)
+and bare torchvision state_dicts such as production's ``classification-*.pt`` when the missing
+manifest fields are given explicitly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
-import zipfile
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
 
 from cherry_classifier.core.architectures import build_model
-from cherry_classifier.core.manifest import ManifestError, ModelManifest
+from cherry_classifier.core.manifest import CONTRACT_FIELDS, ManifestError, ModelManifest
+from cherry_classifier.core.safe_io import (
+    MAX_FILE_BYTES,
+    ModelLoadError,
+    read_yaml_mapping,
+    torch_load_safely,
+)
 
+__all__ = [
+    "BUNDLE_FORMAT",
+    "MAX_FILE_BYTES",
+    "ModelBundle",
+    "ModelLoadError",
+    "compute_model_id",
+    "flush_denormals",
+    "load_bundle",
+    "save_bundle",
+    "write_manifest",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = "cherry_classifier.bundle/1"
 MANIFEST_FILE = "manifest.yaml"
 WEIGHTS_FILE = "weights.pt"
 GOLDEN_FILE = "golden.npz"
-MAX_FILE_BYTES = 1 << 30  # 1 GiB: far above any model here, far below a memory problem
+VARIANTS_DIR = "variants"
 MODEL_ID_LENGTH = 16
-
-
-class ModelLoadError(ValueError):
-    """A model file or folder was refused; the message names the problem."""
+# A bare state_dict says nothing about these: they must be given, never assumed.
+REQUIRED_FOR_BARE_WEIGHTS = ("architecture", "class_names", "input_scale")
 
 
 @dataclass(frozen=True)
@@ -49,9 +71,14 @@ class ModelBundle:
     denormals_flushed: int = 0
 
     @property
+    def folder(self) -> Path | None:
+        """The bundle folder (None for single-file bundles, checkpoints and bare weights)."""
+        return self.path if self.path is not None and self.path.is_dir() else None
+
+    @property
     def golden_path(self) -> Path | None:
-        if self.path is not None and self.path.is_dir() and (self.path / GOLDEN_FILE).exists():
-            return self.path / GOLDEN_FILE
+        if self.folder is not None and (self.folder / GOLDEN_FILE).is_file():
+            return self.folder / GOLDEN_FILE
         return None
 
     def build(self) -> nn.Module:
@@ -62,7 +89,11 @@ class ModelBundle:
 
 
 def compute_model_id(state_dict: dict[str, torch.Tensor], manifest: ModelManifest) -> str:
-    """Content hash of the weights (names, dtypes, shapes, bytes) and the I/O contract."""
+    """Content hash of the weights (names, dtypes, shapes, bytes) and the I/O contract.
+
+    The first 16 hex digits of a sha256 over the JSON of ``manifest.contract()`` followed, in
+    sorted name order, by ``name|dtype|shape`` and the raw bytes of every tensor.
+    """
     digest = hashlib.sha256(json.dumps(manifest.contract(), sort_keys=True).encode())
     for name in sorted(state_dict):
         tensor = state_dict[name].detach().cpu().contiguous()
@@ -103,100 +134,102 @@ def save_bundle(
     path: str | Path,
     model_or_state_dict: nn.Module | dict[str, torch.Tensor],
     manifest: ModelManifest,
-    golden: dict[str, Any] | None = None,
+    golden: dict[str, np.ndarray] | None = None,
 ) -> ModelBundle:
-    """Write a bundle folder (denormal-free weights + manifest); return it as loaded."""
+    """Write a bundle and return it as loaded.
+
+    ``path`` ending in ``.pt`` writes the single-file form; anything else a bundle folder
+    (manifest.yaml + weights.pt [+ golden.npz]). ``golden``: ``{"crops": (N,H,W,C) uint8,
+    "probabilities": (N, C)}`` this model must reproduce (folders only).
+    """
     state = model_or_state_dict
     if isinstance(state, nn.Module):
         state = state.state_dict()
     state = {name: tensor.detach().cpu().clone() for name, tensor in state.items()}
-    _check_weights(state, manifest, source=str(path))
+    path = Path(path)
+    _check_weights(state, manifest, source=path)
     flush_denormals(state)
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.save(state, folder / WEIGHTS_FILE)
     model_id = compute_model_id(state, manifest)
-    document = {"model_id": model_id, **manifest.to_dict()}
-    (folder / MANIFEST_FILE).write_text(yaml.safe_dump(document, sort_keys=False))
+    manifest_dict = manifest.to_dict()
+    _ensure_plain(manifest_dict, path)
+    if path.suffix == ".pt":
+        if golden is not None:
+            raise ValueError(f"{path}: golden crops need a bundle folder, not a single file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"model_id": model_id, **manifest_dict}
+        torch.save({"format": BUNDLE_FORMAT, "manifest": document, "state_dict": state}, path)
+        return ModelBundle(manifest, state, model_id, path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path / WEIGHTS_FILE)
+    write_manifest(path, manifest, model_id)
     if golden is not None:
-        import numpy as np
+        np.savez_compressed(path / GOLDEN_FILE, **golden)
+    return ModelBundle(manifest, state, model_id, path)
 
-        np.savez_compressed(folder / GOLDEN_FILE, **golden)
-    return ModelBundle(manifest, state, model_id, folder)
+
+def write_manifest(folder: Path, manifest: ModelManifest, model_id: str) -> None:
+    """(Re)write ``folder/manifest.yaml`` atomically."""
+    document = {"model_id": model_id, **manifest.to_dict()}
+    _ensure_plain(document, folder)
+    temporary = folder / f".{MANIFEST_FILE}.tmp"
+    temporary.write_text(yaml.safe_dump(document, sort_keys=False))
+    temporary.replace(folder / MANIFEST_FILE)
 
 
 def load_bundle(
     path: str | Path, *, manifest_overrides: dict[str, Any] | None = None
 ) -> ModelBundle:
-    """Load a bundle folder, a bundle/checkpoint file, or a bare state_dict (+ overrides)."""
+    """Load a bundle folder, a bundle/checkpoint file, or a bare state_dict (+ overrides).
+
+    ``manifest_overrides``: for bare weights, the manifest (``architecture``, ``class_names``
+    and ``input_scale`` at least); for files that carry a manifest, only fields outside the
+    contract (temperature, thresholds, provenance) may differ from it.
+    """
     path = Path(path)
+    source = path
     if path.is_dir():
-        manifest_file, weights_file = path / MANIFEST_FILE, path / WEIGHTS_FILE
-        if not manifest_file.exists() or not weights_file.exists():
-            raise ModelLoadError(
-                f"{path}: a bundle folder needs {MANIFEST_FILE} and {WEIGHTS_FILE}"
-            )
-        manifest_data = _read_manifest(manifest_file)
-        state = _torch_load(weights_file)
+        manifest_data: dict[str, Any] | None = read_yaml_mapping(path / MANIFEST_FILE)
+        source = path / WEIGHTS_FILE
+        state = torch_load_safely(source)
     elif path.is_file():
-        loaded = _torch_load(path)
-        manifest_data, state = _split_checkpoint(loaded, path)
+        if path.suffix.lower() == ".onnx":
+            raise ModelLoadError(
+                f"{path}: an ONNX file is a variant inside a bundle; load the bundle folder "
+                "and pick the backend instead"
+            )
+        manifest_data, state = _split_file(torch_load_safely(path), path)
     else:
         raise ModelLoadError(f"{path}: no such file or folder")
-    if manifest_overrides:
-        manifest_data = {**(manifest_data or {}), **manifest_overrides}
-    if manifest_data is None:
-        raise ModelLoadError(
-            f"{path}: bare weights carry no manifest; give architecture, class_names and "
-            "input_scale explicitly (the class order and input scale are never assumed)"
-        )
-    if "model_id" in manifest_data:
-        manifest_data = {k: v for k, v in manifest_data.items() if k != "model_id"}
-    try:
-        manifest = ModelManifest.from_dict(manifest_data)
-    except (ManifestError, TypeError, ValueError) as error:
-        raise ModelLoadError(f"{path}: bad manifest: {error}") from error
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise ModelLoadError(f"{path}: weights are not a state_dict of named tensors")
-    _check_weights(state, manifest, source=str(path))
+    state = _as_state_dict(state, source)
+    manifest, recorded_id = _resolve_manifest(manifest_data, manifest_overrides, path)
+    _check_weights(state, manifest, source=source)
     flushed = flush_denormals(state)
-    return ModelBundle(manifest, state, compute_model_id(state, manifest), path, flushed)
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise ModelLoadError(f"{path}: unreadable manifest: {error}") from error
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{path}: the manifest is not a mapping")
-    return data
-
-
-def _torch_load(path: Path) -> Any:
-    size = path.stat().st_size
-    if size == 0:
-        raise ModelLoadError(f"{path}: empty file")
-    if size > MAX_FILE_BYTES:
-        raise ModelLoadError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES}-byte limit")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+    if flushed:
+        LOGGER.warning("%s: %d subnormal weights flushed to zero", source, flushed)
+    model_id = compute_model_id(state, manifest)
+    if recorded_id is not None and recorded_id != model_id:
         raise ModelLoadError(
-            f"{path}: refused: the file holds more than plain tensors (weights_only load "
-            f"rejected it; a model file must never run code): {str(error).splitlines()[0]}"
-        ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise ModelLoadError(f"{path}: unreadable or truncated weights file: {error}") from error
+            f"{path}: the manifest records model_id {recorded_id} but the weights and contract "
+            f"hash to {model_id}: weights or contract changed after export"
+        )
+    return ModelBundle(manifest, state, model_id, path, flushed)
 
 
-def _split_checkpoint(loaded: Any, path: Path) -> tuple[dict[str, Any] | None, Any]:
+def _split_file(loaded: Any, path: Path) -> tuple[dict[str, Any] | None, Any]:
+    """(manifest or None, weights) from a single-file bundle, a checkpoint or bare weights."""
     if not isinstance(loaded, dict):
         raise ModelLoadError(f"{path}: expected a dict, found {type(loaded).__name__}")
+    if "format" in loaded:
+        if loaded["format"] != BUNDLE_FORMAT:
+            raise ModelLoadError(
+                f"{path}: unknown bundle format {loaded['format']!r} (this code reads "
+                f"{BUNDLE_FORMAT!r})"
+            )
+        if not isinstance(loaded.get("manifest"), dict) or "state_dict" not in loaded:
+            raise ModelLoadError(f"{path}: a bundle file needs 'manifest' and 'state_dict'")
+        return loaded["manifest"], loaded["state_dict"]
     for key in ("state_dict", "model"):
-        if key in loaded and isinstance(loaded[key], dict):
+        if isinstance(loaded.get(key), dict):
             manifest = loaded.get("manifest")
             if manifest is not None and not isinstance(manifest, dict):
                 raise ModelLoadError(f"{path}: 'manifest' is not a mapping")
@@ -204,32 +237,113 @@ def _split_checkpoint(loaded: Any, path: Path) -> tuple[dict[str, Any] | None, A
     return None, loaded  # a bare state_dict
 
 
-def _check_weights(state: dict[str, torch.Tensor], manifest: ModelManifest, source: str) -> None:
+def _as_state_dict(state: Any, source: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(state, dict) or not state:
+        raise ModelLoadError(f"{source}: weights are not a non-empty state_dict")
+    not_tensors = [str(k) for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors or not all(isinstance(k, str) for k in state):
+        raise ModelLoadError(
+            f"{source}: weights are not a state_dict of named tensors (e.g. {not_tensors[:3]})"
+        )
+    if all(key.startswith("module.") for key in state):  # saved from DataParallel
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    return state
+
+
+def _resolve_manifest(
+    data: dict[str, Any] | None, overrides: dict[str, Any] | None, path: Path
+) -> tuple[ModelManifest, str | None]:
+    """The manifest to use and the model id it records (None when it records none)."""
+    overrides = dict(overrides or {})
+    if data is None:
+        missing = [name for name in REQUIRED_FOR_BARE_WEIGHTS if name not in overrides]
+        if missing:
+            raise ModelLoadError(
+                f"{path}: bare weights carry no manifest; give {', '.join(missing)} explicitly "
+                "(architecture, class order and input scale are never assumed)"
+            )
+        data, recorded_id = overrides, None
+    else:
+        data = dict(data)
+        recorded_id = data.pop("model_id", None)
+        _refuse_contract_overrides(data, overrides, path)
+        data.update(overrides)
+    try:
+        return ModelManifest.from_dict(data), recorded_id
+    except (ManifestError, TypeError, ValueError) as error:
+        raise ModelLoadError(f"{path}: bad manifest: {error}") from error
+
+
+def _refuse_contract_overrides(
+    data: dict[str, Any], overrides: dict[str, Any], path: Path
+) -> None:
+    """A model's own contract (class order, scale, ...) cannot be overridden, only restated."""
+    for name in CONTRACT_FIELDS:
+        if name in overrides and _normalised(overrides[name]) != _normalised(data.get(name)):
+            raise ModelLoadError(
+                f"{path}: {name} {overrides[name]!r} contradicts the model's manifest "
+                f"({data.get(name)!r}); the contract travels with the weights"
+            )
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_normalised(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 12)
+    return value
+
+
+def _ensure_plain(document: dict[str, Any], path: Path) -> None:
+    """Manifests hold plain data only (YAML/JSON types): weights_only loading needs that."""
+    try:
+        json.dumps(document)
+    except TypeError as error:
+        raise ValueError(f"{path}: the manifest must hold plain data only: {error}") from error
+
+
+def _check_weights(state: dict[str, torch.Tensor], manifest: ModelManifest, source: Path) -> None:
+    name = source.name or str(source)
     try:
         expected = build_model(manifest.architecture, manifest.num_classes).state_dict()
     except ValueError as error:
-        raise ModelLoadError(f"{source}: {error}") from error
+        raise ModelLoadError(f"{name}: {error}") from error
+    classes = f"{manifest.num_classes} classes ({', '.join(manifest.class_names)})"
+    for key, reference in expected.items():  # the head first: its mismatch says the most
+        tensor = state.get(key)
+        if tensor is not None and _is_head_mismatch(tensor, reference, manifest.num_classes):
+            raise ModelLoadError(
+                f"{name}: {key} has shape {tuple(tensor.shape)} but the manifest lists {classes}"
+            )
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ModelLoadError(
-            f"{source}: weights do not fit {manifest.architecture}: "
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            f"{name}: weights do not fit {manifest.architecture}: "
+            f"missing {_some(missing)}, unexpected {_some(unexpected)}"
         )
-    classes = ", ".join(manifest.class_names)
-    for name, reference in expected.items():
-        tensor = state[name]
+    for key, reference in expected.items():
+        tensor = state[key]
         if tensor.shape != reference.shape:
-            head = reference.ndim >= 1 and reference.shape[0] == manifest.num_classes
-            hint = (
-                f" but the manifest lists {manifest.num_classes} classes ({classes})"
-                if head
-                else ""
-            )
             raise ModelLoadError(
-                f"{source}: {name} has shape {tuple(tensor.shape)}, "
-                f"{manifest.architecture} expects {tuple(reference.shape)}{hint}"
+                f"{name}: {key} has shape {tuple(tensor.shape)}, "
+                f"{manifest.architecture} expects {tuple(reference.shape)}"
             )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelLoadError(f"{source}: {name} holds NaN or Inf values")
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ModelLoadError(f"{name}: {key} holds {bad} NaN or Inf values")
+
+
+def _is_head_mismatch(tensor: torch.Tensor, reference: torch.Tensor, num_classes: int) -> bool:
+    """Same shape but for the first dimension, which is the class count: a head mismatch."""
+    return (
+        reference.ndim >= 1
+        and tensor.ndim == reference.ndim
+        and reference.shape[0] == num_classes
+        and tensor.shape[0] != num_classes
+        and tensor.shape[1:] == reference.shape[1:]
+    )
+
+
+def _some(names: list[str]) -> str:
+    return f"{names[:5]}{'...' if len(names) > 5 else ''}"

@@ -14,6 +14,15 @@ from cherry_classifier.core.decision import Thresholds
 
 FORMAT_VERSION = 1
 KNOWN_CLASSES = ("clean", "maybe", "pit")
+CONTRACT_FIELDS = (
+    "architecture",
+    "class_names",
+    "input_size",
+    "channel_names",
+    "input_scale",
+    "mean",
+    "std",
+)
 
 
 class ManifestError(ValueError):
@@ -32,9 +41,18 @@ class ModelManifest:
     temperature: float = 1.0
     thresholds: Thresholds = field(default_factory=Thresholds)
     provenance: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # see core/variants.py
 
     def __post_init__(self) -> None:
+        from cherry_classifier.core.architectures import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ManifestError(
+                f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}"
+            )
         names = tuple(self.class_names)
+        if not all(isinstance(name, str) for name in names):
+            raise ManifestError(f"class_names must be strings, got {list(names)}")
         if len(names) < 2 or len(set(names)) != len(names):
             raise ManifestError(f"class_names must be 2+ distinct names, got {list(names)}")
         if "clean" not in names or "pit" not in names:
@@ -57,9 +75,15 @@ class ModelManifest:
                 )
         if self.std is not None and any(v <= 0 for v in self.std):
             raise ManifestError(f"std values must be > 0, got {list(self.std)}")
+        if not (isinstance(self.temperature, int | float) and math.isfinite(self.temperature)):
+            raise ManifestError(f"temperature must be a finite number, got {self.temperature!r}")
         if not self.temperature > 0:
             raise ManifestError(f"temperature must be > 0, got {self.temperature}")
+        if not isinstance(self.thresholds, Thresholds):
+            raise ManifestError(f"thresholds must be a Thresholds, got {self.thresholds!r}")
         self.thresholds.validated()
+        if not isinstance(self.provenance, dict) or not isinstance(self.variants, dict):
+            raise ManifestError("provenance and variants must be mappings")
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "channel_names", tuple(self.channel_names))
 
@@ -72,7 +96,11 @@ class ModelManifest:
         return len(self.channel_names)
 
     def contract(self) -> dict[str, Any]:
-        """The fields that change what the weights mean (they enter the model id)."""
+        """The fields that change what the weights mean (they enter the model id).
+
+        Everything else (temperature, thresholds, provenance, variants) may change without
+        changing the model id.
+        """
         return {
             "architecture": self.architecture,
             "class_names": list(self.class_names),
@@ -110,7 +138,10 @@ class ModelManifest:
         if missing:
             raise ManifestError(f"manifest lacks {', '.join(missing)}")
         if isinstance(data.get("thresholds"), dict):
-            data["thresholds"] = Thresholds(**data["thresholds"])
+            try:
+                data["thresholds"] = Thresholds(**data["thresholds"])
+            except TypeError as error:
+                raise ManifestError(f"thresholds: {error}") from error
         for name in ("class_names", "channel_names", "mean", "std"):
             if data.get(name) is not None:
                 data[name] = tuple(data[name])

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from cherry_classifier.core.decision import CLEAN, MAYBE, PIT, Thresholds
 
+from cherry_classifier.core.decision import CLEAN, MAYBE, PIT, Thresholds
 from cherry_classifier.core.engine import EngineConfig, FrameJob, InferenceEngine
 
 
