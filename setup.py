@@ -43,6 +43,7 @@ setup(
             "classifier_node = cherry_classifier.node.main:main",
             "cherry-synth = cherry_classifier.training.synth:main",
             "cherry-train = cherry_classifier.training.train:main",
+            "cherry-compare = cherry_classifier.training.compare:main",
         ],
     },
 )

@@ -82,10 +82,24 @@ class ModelBundle:
         return None
 
     def build(self) -> nn.Module:
-        """The architecture with these weights, in eval mode."""
-        model = build_model(self.manifest.architecture, self.manifest.num_classes)
-        model.load_state_dict(self.state_dict, strict=True)
+        """The architecture with (a float32 copy of) these weights, in eval mode."""
+        state = {name: _as_float32(tensor).clone() for name, tensor in self.state_dict.items()}
+        model = _build_on_meta(self.manifest)
+        model.load_state_dict(state, strict=True, assign=True)
+        if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # unsaved buffers
+            model = build_model(self.manifest.architecture, self.manifest.num_classes)
+            model.load_state_dict(state, strict=True)
         return model.eval()
+
+
+def _as_float32(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.float() if tensor.is_floating_point() else tensor
+
+
+def _build_on_meta(manifest: ModelManifest) -> nn.Module:
+    """The architecture without allocating or initialising weights (fast shape reference)."""
+    with torch.device("meta"):
+        return build_model(manifest.architecture, manifest.num_classes)
 
 
 def compute_model_id(state_dict: dict[str, torch.Tensor], manifest: ModelManifest) -> str:
@@ -150,8 +164,7 @@ def save_bundle(
     _check_weights(state, manifest, source=path)
     flush_denormals(state)
     model_id = compute_model_id(state, manifest)
-    manifest_dict = manifest.to_dict()
-    _ensure_plain(manifest_dict, path)
+    manifest_dict = plain_data(manifest.to_dict())
     if path.suffix == ".pt":
         if golden is not None:
             raise ValueError(f"{path}: golden crops need a bundle folder, not a single file")
@@ -169,8 +182,7 @@ def save_bundle(
 
 def write_manifest(folder: Path, manifest: ModelManifest, model_id: str) -> None:
     """(Re)write ``folder/manifest.yaml`` atomically."""
-    document = {"model_id": model_id, **manifest.to_dict()}
-    _ensure_plain(document, folder)
+    document = plain_data({"model_id": model_id, **manifest.to_dict()})
     temporary = folder / f".{MANIFEST_FILE}.tmp"
     temporary.write_text(yaml.safe_dump(document, sort_keys=False))
     temporary.replace(folder / MANIFEST_FILE)
@@ -274,9 +286,7 @@ def _resolve_manifest(
         raise ModelLoadError(f"{path}: bad manifest: {error}") from error
 
 
-def _refuse_contract_overrides(
-    data: dict[str, Any], overrides: dict[str, Any], path: Path
-) -> None:
+def _refuse_contract_overrides(data: dict[str, Any], overrides: dict[str, Any], path: Path) -> None:
     """A model's own contract (class order, scale, ...) cannot be overridden, only restated."""
     for name in CONTRACT_FIELDS:
         if name in overrides and _normalised(overrides[name]) != _normalised(data.get(name)):
@@ -294,18 +304,31 @@ def _normalised(value: Any) -> Any:
     return value
 
 
-def _ensure_plain(document: dict[str, Any], path: Path) -> None:
-    """Manifests hold plain data only (YAML/JSON types): weights_only loading needs that."""
-    try:
-        json.dumps(document)
-    except TypeError as error:
-        raise ValueError(f"{path}: the manifest must hold plain data only: {error}") from error
+def plain_data(value: Any, where: str = "manifest") -> Any:
+    """``value`` as plain YAML/JSON data (str keys, lists, builtin scalars), or TypeError.
+
+    Manifests must be plain: weights_only loading and ``yaml.safe_load`` admit nothing else.
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    for base in (bool, int, float, str):  # subclasses, e.g. torch.__version__, IntEnum
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain_data(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_data(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{where}: {type(value).__name__} is not plain data (YAML/JSON types only)")
 
 
 def _check_weights(state: dict[str, torch.Tensor], manifest: ModelManifest, source: Path) -> None:
     name = source.name or str(source)
     try:
-        expected = build_model(manifest.architecture, manifest.num_classes).state_dict()
+        expected = _build_on_meta(manifest).state_dict()
     except ValueError as error:
         raise ModelLoadError(f"{name}: {error}") from error
     classes = f"{manifest.num_classes} classes ({', '.join(manifest.class_names)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -9,29 +10,48 @@ from typing import Any
 import numpy as np
 import torch
 
-from cherry_classifier.core.bundle import ModelBundle, load_bundle
+from cherry_classifier.core.backends import (
+    BACKENDS,
+    Backend,
+    Bf16Backend,
+    EagerBackend,
+    OnnxRuntimeBackend,
+    TorchScriptBackend,
+    onnxruntime_available,
+)
+from cherry_classifier.core.bundle import ModelBundle, ModelLoadError, load_bundle
+from cherry_classifier.core.cpu import supports_fast_bf16, supports_fast_int8
 from cherry_classifier.core.decision import Decisions, Thresholds, decide, softmax
 from cherry_classifier.core.manifest import ModelManifest
+from cherry_classifier.core.onnx_export import export_onnx
 from cherry_classifier.core.preprocess import preprocess
+from cherry_classifier.core.variants import accepted_variant
 
-BACKENDS = ("eager",)
-GOLDEN_TOLERANCE = 1e-3
+__all__ = ["BACKENDS", "GOLDEN_TOLERANCE", "Classifier", "create_backend"]
+
+LOGGER = logging.getLogger(__name__)
+
+# Largest |probability difference| the golden crops may show, per backend precision.
+GOLDEN_TOLERANCE = {"fp32": 1e-3, "bf16": 0.1, "int8": 0.1}
+MAX_BATCH = 64  # larger inputs run in chunks: bounded activation memory
 
 
 class Classifier:
-    """Runs one bundle on the CPU. Thread count is process-wide (torch.set_num_threads)."""
+    """Runs one bundle on the CPU with the named backend.
+
+    Thread count is process-wide for the torch backends (``torch.set_num_threads``) and per
+    session for ONNX Runtime. Flush-to-zero is switched on; the backend is warmed up here.
+    """
 
     def __init__(self, bundle: ModelBundle, backend: str = "eager", num_threads: int | None = None):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         torch.set_flush_denormal(True)
         if num_threads:
             torch.set_num_threads(num_threads)
         self.bundle = bundle
-        self.backend_name = backend
         self.path: Path | None = bundle.path
-        self._model = bundle.build().to(memory_format=torch.channels_last)
-        self.predict_proba(np.zeros((1, 8, 8, self.manifest.num_channels), np.uint8))  # warm-up
+        self.backend: Backend = create_backend(backend, bundle, num_threads)
+        self.backend_name = backend
+        self.warm_up()
 
     @classmethod
     def from_path(
@@ -41,6 +61,7 @@ class Classifier:
         num_threads: int | None = None,
         **overrides: Any,
     ) -> Classifier:
+        """Load with :func:`load_bundle` (``overrides``: manifest fields for bare weights)."""
         return cls(load_bundle(path, manifest_overrides=overrides or None), backend, num_threads)
 
     @property
@@ -51,12 +72,25 @@ class Classifier:
     def model_id(self) -> str:
         return self.bundle.model_id
 
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
+
+    def warm_up(self, batch_sizes: Sequence[int] = (1, 8)) -> None:
+        """Run the backend once per batch size so the first real frame is not the slow one."""
+        size, channels = self.manifest.input_size, self.manifest.num_channels
+        for count in batch_sizes:
+            self.logits(np.zeros((count, size, size, channels), np.uint8))
+
     def logits(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return self._model(preprocess(crops, self.manifest)).float().numpy()
+        batch = preprocess(crops, self.manifest)
+        if len(batch) <= MAX_BATCH:
+            return self.backend.logits(batch)
+        chunks = [batch[i : i + MAX_BATCH] for i in range(0, len(batch), MAX_BATCH)]
+        return np.concatenate([self.backend.logits(chunk) for chunk in chunks])
 
     def predict_proba(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """(N, C) calibrated probabilities in the manifest's class order."""
+        """(N, C) calibrated probabilities (softmax of logits / temperature), manifest order."""
         if len(crops) == 0:
             return np.zeros((0, self.manifest.num_classes), np.float32)
         return softmax(self.logits(crops), self.manifest.temperature)
@@ -64,19 +98,55 @@ class Classifier:
     def classify(
         self, crops: Sequence[np.ndarray] | np.ndarray, thresholds: Thresholds | None = None
     ) -> Decisions:
-        probabilities = self.predict_proba(crops)
-        return decide(
-            probabilities, self.manifest.class_names, thresholds or self.manifest.thresholds
-        )
+        """Decisions with ``thresholds`` (validated), or the manifest's defaults."""
+        thresholds = (thresholds or self.manifest.thresholds).validated()
+        return decide(self.predict_proba(crops), self.manifest.class_names, thresholds)
 
     def check_golden(self) -> None:
-        """If the bundle ships golden crops, this model must reproduce their probabilities."""
+        """If the bundle ships golden crops, this backend must reproduce their probabilities."""
         golden = self.bundle.golden_path
         if golden is None:
             return
-        with np.load(golden) as data:
+        with np.load(golden, allow_pickle=False) as data:
             crops, expected = data["crops"], data["probabilities"]
         got = self.predict_proba(crops)
+        if got.shape != expected.shape:
+            raise ValueError(f"golden probabilities have shape {expected.shape}, got {got.shape}")
         worst = float(np.abs(got - expected).max()) if len(crops) else 0.0
-        if worst > GOLDEN_TOLERANCE:
-            raise ValueError(f"golden crops differ by up to {worst:.4f} (> {GOLDEN_TOLERANCE})")
+        tolerance = GOLDEN_TOLERANCE[self.precision]
+        if worst > tolerance:
+            raise ValueError(
+                f"golden crops differ by up to {worst:.4f} (> {tolerance} for {self.precision} "
+                f"backend {self.backend_name})"
+            )
+
+
+def create_backend(name: str, bundle: ModelBundle, num_threads: int | None = None) -> Backend:
+    """The named backend for this bundle; low-precision ones only from an accepted variant."""
+    manifest = bundle.manifest
+    if name == "eager":
+        return EagerBackend(bundle.build())
+    if name == "torchscript":
+        return TorchScriptBackend(bundle.build(), manifest.input_size, manifest.num_channels)
+    if name in ("onnxruntime", "int8") and not onnxruntime_available():
+        raise ModelLoadError(f"backend {name!r} needs the onnxruntime package")
+    if name == "onnxruntime":
+        if "onnxruntime" in manifest.variants:
+            _, path = accepted_variant(bundle, "onnxruntime")
+            return OnnxRuntimeBackend(path, num_threads)
+        onnx = export_onnx(bundle.build(), manifest.input_size, manifest.num_channels)
+        return OnnxRuntimeBackend(onnx, num_threads)
+    if name == "int8":
+        _, path = accepted_variant(bundle, "int8")
+        if not supports_fast_int8():
+            LOGGER.warning("this CPU has no VNNI/AMX int8 instructions: int8 may be slow or off")
+        return OnnxRuntimeBackend(path, num_threads, name="int8", precision="int8")
+    if name == "bf16":
+        accepted_variant(bundle, "bf16")
+        if not supports_fast_bf16():
+            raise ModelLoadError(
+                "backend 'bf16' needs a CPU with AVX512-BF16 or AMX (emulated bf16 is slower "
+                "than fp32); use int8 or onnxruntime"
+            )
+        return Bf16Backend(bundle.build())
+    raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")

@@ -62,7 +62,7 @@ class Decisions:
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Calibrated probabilities: softmax of logits / temperature, along the last axis."""
-    if temperature <= 0:
+    if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     scaled -= scaled.max(axis=-1, keepdims=True)
@@ -81,7 +81,12 @@ def decide(
     probabilities: np.ndarray, class_names: Sequence[str], thresholds: Thresholds
 ) -> Decisions:
     """Apply the decision policy to (N, C) probabilities in ``class_names`` order."""
-    probabilities = np.asarray(probabilities, dtype=np.float32).reshape(-1, len(class_names))
+    probabilities = np.atleast_2d(np.asarray(probabilities, dtype=np.float32))
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(class_names):
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape} do not fit the "
+            f"{len(class_names)} classes {list(class_names)}"
+        )
     p_pit = probabilities[:, class_index(class_names, "pit")]
     p_clean = probabilities[:, class_index(class_names, "clean")]
     is_pit = p_pit >= thresholds.pit_threshold

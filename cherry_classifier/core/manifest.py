@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cherry_classifier.core.decision import Thresholds
+from cherry_classifier.core.decision import ThresholdError, Thresholds
 
 FORMAT_VERSION = 1
 KNOWN_CLASSES = ("clean", "maybe", "pit")
@@ -81,7 +81,10 @@ class ModelManifest:
             raise ManifestError(f"temperature must be > 0, got {self.temperature}")
         if not isinstance(self.thresholds, Thresholds):
             raise ManifestError(f"thresholds must be a Thresholds, got {self.thresholds!r}")
-        self.thresholds.validated()
+        try:
+            self.thresholds.validated()
+        except ThresholdError as error:
+            raise ManifestError(f"thresholds: {error}") from error
         if not isinstance(self.provenance, dict) or not isinstance(self.variants, dict):
             raise ManifestError("provenance and variants must be mappings")
         object.__setattr__(self, "class_names", names)

@@ -41,16 +41,25 @@ def torch_load_safely(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        message = str(error)
-        if "weights only" in message.lower() or "weights_only" in message.lower():
-            first = next((line for line in message.splitlines() if line.strip()), message)
+        detail = _unpickler_detail(str(error))
+        if detail is not None:
             raise ModelLoadError(
-                f"{path}: refused: the file holds more than tensors and plain containers "
-                f"(a model file must never run code): {first.strip()}"
+                f"{path}: refused: not a plain weights file ({detail}); only tensors and plain "
+                "containers are unpickled, a model file must never run code"
             ) from error
         raise ModelLoadError(f"{path}: unreadable or truncated weights file: {error}") from error
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as error:
         raise ModelLoadError(f"{path}: unreadable or truncated weights file: {error}") from error
+
+
+def _unpickler_detail(message: str) -> str | None:
+    """The reason torch's weights-only unpickler gave, or None if it was not that unpickler."""
+    marker = "WeightsUnpickler error:"
+    if marker not in message:
+        return None
+    after = message.split(marker, 1)[1].strip()
+    first = after.splitlines()[0].strip() if after else "refused"
+    return first.split(". Please use")[0].rstrip(".")
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:

@@ -1,11 +1,15 @@
 """Train a cherry classifier and export a calibrated, deployable bundle.
 
-    cherry-train --config training/configs/demo_synthetic.yaml [--set epochs=3 --set seed=1]
+    cherry-train --config training/configs/demo_synthetic.yaml [--set optim.lr=1e-3 ...]
+    cherry-train --config ... --resume runs/demo/checkpoints/last.pt
+    cherry-train --config ... --seeds 0,1,2          # mean and 95% interval over seeds
+    torchrun --nproc_per_node 2 -m cherry_classifier.training.train --config ...   # DDP
 
 Everything the model sees goes through the core's ``preprocess`` with the manifest it is saved
-with (unnormalised [0,1] input, channels bot1/bot2/top2 by default), so training and inference
-cannot disagree. Model selection uses pit safety, not accuracy; temperature and thresholds are
-fitted on validation; final figures come from the untouched test split.
+with (unnormalised [0, 1] input, channels bot1, bot2, top2 by default), so training and the node
+cannot disagree. The epoch kept is the one with the best safety score on validation (clean yield
+at pit recall >= target), not the best accuracy; temperature and thresholds are fitted on
+validation; the test split is touched once, at the end.
 """
 
 from __future__ import annotations
@@ -14,251 +18,615 @@ import argparse
 import json
 import logging
 import math
+import platform
+import shutil
+import subprocess
 import time
-from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
-from tqdm import tqdm
+from torch.utils.data import DataLoader
 
-from cherry_classifier.core.architectures import build_model
-from cherry_classifier.core.bundle import save_bundle
-from cherry_classifier.core.decision import Thresholds
-from cherry_classifier.core.manifest import ModelManifest
-from cherry_classifier.core.preprocess import preprocess
-from cherry_classifier.training.data import augment_batch, load_splits
-from cherry_classifier.training.metrics import (
-    choose_thresholds,
-    evaluate,
-    fit_temperature,
-    yield_at_recall,
+from cherry_classifier.core.decision import softmax
+from cherry_classifier.training.calibration import fit_temperature
+from cherry_classifier.training.checkpoint import (
+    LAST,
+    BestSoFar,
+    TrainingState,
+    load_checkpoint,
+    save_checkpoint,
 )
+from cherry_classifier.training.config import TrainConfig, load_config, save_config
+from cherry_classifier.training.data import (
+    AugmentedCrops,
+    EpochSampler,
+    Split,
+    collate_uint8,
+    load_folder_splits,
+    synthetic_splits,
+)
+from cherry_classifier.training.distributed import (
+    DistContext,
+    barrier,
+    broadcast_flag,
+    init_distributed,
+    shutdown,
+)
+from cherry_classifier.training.engine import (
+    choose_precision,
+    class_weights,
+    create_model,
+    create_optimizer,
+    predict_logits,
+    train_one_epoch,
+)
+from cherry_classifier.training.export import (
+    write_bundle,
+    write_onnx,
+    write_params,
+    write_production_state_dict,
+    write_variants,
+)
+from cherry_classifier.training.metrics import evaluate_logits
+from cherry_classifier.training.report import (
+    CONFUSION_PNG,
+    CURVES_PNG,
+    RELIABILITY_PNG,
+    plot_confusion,
+    plot_curves,
+    plot_reliability,
+    write_markdown,
+)
+from cherry_classifier.training.schedule import build_scheduler
+from cherry_classifier.training.thresholds import choose_thresholds
 
 LOGGER = logging.getLogger(__name__)
 
+METRICS_FILE = "metrics.jsonl"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PARAMS_FILE = "params.yaml"
+CONFIG_FILE = "config.yaml"
+ONNX_FILE = "model.onnx"
+PRODUCTION_FILE = "production_state_dict.pt"
+COPIED_INTO_BUNDLE = (
+    REPORT_MD,
+    REPORT_JSON,
+    PARAMS_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    CURVES_PNG,
+    CONFUSION_PNG,
+    RELIABILITY_PNG,
+)
 
-@dataclass
-class TrainConfig:
-    architecture: str = "mobilenet_v3_small"
-    class_names: list[str] = field(default_factory=lambda: ["clean", "maybe", "pit"])
-    channel_names: list[str] = field(default_factory=lambda: ["bot1", "bot2", "top2"])
-    input_size: int = 128
-    input_scale: float = 1 / 255
-    data_dir: str = ""  # class folders (train/val/test or one folder); empty: synthetic
-    synthetic_per_class: int = 400
-    val_share: float = 0.15
-    test_share: float = 0.15
-    epochs: int = 8
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 0.5
-    grad_clip: float = 5.0
-    seed: int = 0
-    num_threads: int = 0
-    pit_recall_target: float = 0.99
-    max_maybe_rate: float = 0.15
-    init_weights: str = ""
-    out_dir: str = "runs/demo"
-    note: str = ""
 
-    def manifest(
-        self, temperature: float = 1.0, thresholds: Thresholds | None = None, provenance=None
-    ):
-        return ModelManifest(
-            architecture=self.architecture,
-            class_names=tuple(self.class_names),
-            input_size=self.input_size,
-            channel_names=tuple(self.channel_names),
-            input_scale=self.input_scale,
-            temperature=temperature,
-            thresholds=thresholds or Thresholds(),
-            provenance=provenance or {},
+def train(config: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
+    """Run the whole pipeline; returns the final report (also written to ``run.out_dir``).
+
+    Under ``torchrun`` every process calls this; rank 0 returns the report, the others ``{}``.
+    With ``train.stop_after_epochs`` the run stops early and returns ``{"interrupted": ...}``.
+    """
+    context = init_distributed(config.run.device)
+    try:
+        return _train(config, context, Path(resume) if resume else None)
+    finally:
+        shutdown(context)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
+def load_splits(config: TrainConfig) -> tuple[dict[str, Split], str]:
+    """The data's three splits and a one-line description for the provenance."""
+    model, data = config.model, config.data
+    if data.root:
+        splits = load_folder_splits(
+            data.root,
+            model.class_names,
+            model.channel_names,
+            data.val_share,
+            data.test_share,
+            config.run.seed,
         )
-
-
-def load_config(path: Path | None, overrides: list[str]) -> TrainConfig:
-    """YAML config, then ``key=value`` overrides parsed as YAML scalars."""
-    values: dict[str, Any] = yaml.safe_load(path.read_text()) if path else {}
-    for override in overrides:
-        key, _, raw = override.partition("=")
-        values[key.strip()] = yaml.safe_load(raw)
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise SystemExit(f"unknown config key(s): {', '.join(unknown)}")
-    return TrainConfig(**values)
-
-
-def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def predict_logits(model: nn.Module, crops: np.ndarray, manifest: ModelManifest) -> np.ndarray:
-    model.eval()
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(crops), 64):
-            outputs.append(model(preprocess(crops[start : start + 64], manifest)).float().numpy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, len(manifest.class_names)))
-
-
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Run the whole pipeline; returns the final report (also written to out_dir)."""
-    seed_everything(config.seed)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
-    splits = load_splits(config)
-    manifest = config.manifest()
-    model = build_model(
-        config.architecture,
-        len(config.class_names),
-        init_weights=Path(config.init_weights) if config.init_weights else None,
-    ).to(memory_format=torch.channels_last)
-    for module in model.modules():  # torchvision's MobileNetV3 uses 0.01: too slow for short runs
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.momentum = 0.1
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        return splits, f"class folders {data.root}"
+    synthetic = data.synthetic
+    seed = config.run.seed if synthetic.seed is None else synthetic.seed
+    splits = synthetic_splits(
+        synthetic.per_class,
+        model.class_names,
+        seed,
+        data.val_share,
+        data.test_share,
+        model.input_size,
+        synthetic.maybe_share,
     )
-    train_crops, train_labels = splits["train"]
-    counts = np.bincount(train_labels, minlength=len(config.class_names)).astype(np.float32)
-    class_weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(counts))
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights)
-    steps_per_epoch = math.ceil(len(train_crops) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = int(config.warmup_epochs * steps_per_epoch)
-    rng = np.random.default_rng(config.seed)
-    best: dict[str, Any] = {"score": (-1.0, -1.0)}
-    step = 0
-    with open(out / "metrics.jsonl", "w") as log:
-        for epoch in range(config.epochs):
-            model.train()
-            order = rng.permutation(len(train_crops))
-            losses = []
-            bar = tqdm(
-                range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False
+    share = "" if synthetic.maybe_share is None else f", maybe share {synthetic.maybe_share}"
+    return (
+        splits,
+        f"SYNTHETIC crops (cherry-synth, {synthetic.per_class}/class{share}, seed {seed})",
+    )
+
+
+def resolve_init_weights(spec: str, architecture: str) -> Path | None:
+    """``""``: random; a file: that state_dict; else a torchvision weights name (downloads).
+
+    Names (``DEFAULT``, ``IMAGENET1K_V1`` or ``ResNet50_Weights.IMAGENET1K_V2``) need internet
+    the first time (torch hub cache afterwards); never used in tests.
+    """
+    if not spec:
+        return None
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if path.suffix in (".pt", ".pth", ".bin") or "/" in spec:
+        raise FileNotFoundError(f"init weights {spec}: no such file")
+    from torchvision import models
+
+    enum = models.get_model_weights(architecture)
+    weights = enum[spec.split(".")[-1]] if spec.split(".")[-1] != "DEFAULT" else enum.DEFAULT
+    LOGGER.warning("downloading %s (needs internet once; cached by torch hub)", weights)
+    weights.get_state_dict(progress=True)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return cached
+
+
+def _train(config: TrainConfig, context: DistContext, resume: Path | None) -> dict[str, Any]:
+    run = config.run
+    if run.num_threads:
+        torch.set_num_threads(run.num_threads)
+    torch.use_deterministic_algorithms(run.deterministic, warn_only=True)
+    if context.device.type == "cuda":
+        torch.backends.cudnn.benchmark = not run.deterministic
+    out = Path(run.out_dir)
+    if context.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(config, out / CONFIG_FILE)
+    started = time.perf_counter()
+    splits, data_description = load_splits(config)
+    manifest = config.manifest()
+    names = config.model.class_names
+    LOGGER.info(
+        "data: %s; train %s, val %s, test %s (per class %s)",
+        data_description,
+        len(splits["train"]),
+        len(splits["val"]),
+        len(splits["test"]),
+        list(names),
+    )
+
+    torch.manual_seed(run.seed)
+    init = resolve_init_weights(config.model.weights, config.model.architecture)
+    model = create_model(config.model, init).to(context.device)
+    if config.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    network: nn.Module = model
+    if context.distributed:
+        device_ids = [context.device.index] if context.device.type == "cuda" else None
+        network = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+    dataset = AugmentedCrops(splits["train"], config.augment, run.seed)
+    sampler = EpochSampler(
+        splits["train"].labels,
+        run.seed,
+        balanced=config.data.sampling == "balanced",
+        rank=context.rank,
+        world_size=context.world_size,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=config.train.batch_size,
+        sampler=sampler,
+        num_workers=config.data.num_workers,
+        collate_fn=collate_uint8,
+        drop_last=len(sampler) > config.train.batch_size,
+        pin_memory=context.device.type == "cuda",
+    )
+    optimizer = create_optimizer(model, config.optim)
+    scheduler = build_scheduler(optimizer, config.schedule, len(loader), config.train.epochs)
+    precision = choose_precision(config.train.amp, context.device)
+    scaler = torch.amp.GradScaler(context.device.type) if precision.scaler else None
+    weights = class_weights(splits["train"].labels, len(names), config.optim.class_weights)
+    if weights is not None and config.data.sampling == "balanced":
+        LOGGER.warning("balanced sampling and balanced class weights both correct for imbalance")
+    loss_fn = nn.CrossEntropyLoss(
+        weight=None if weights is None else weights.to(context.device),
+        label_smoothing=config.optim.label_smoothing,
+    )
+
+    best, history, start_epoch = BestSoFar(), [], 0
+    if resume is not None:
+        state, saved_manifest = load_checkpoint(resume)
+        contract = manifest.contract()
+        different = [k for k in contract if saved_manifest.get(k) != contract[k]]
+        if different:
+            raise ValueError(
+                f"{resume}: the checkpoint's {', '.join(different)} differ from this config's"
             )
-            for batch_index in bar:
-                index = order[
-                    batch_index * config.batch_size : (batch_index + 1) * config.batch_size
-                ]
-                batch = augment_batch(train_crops[index], rng)
-                lr = lr_at(step, total_steps, warmup, config.lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                loss = loss_fn(
-                    model(preprocess(batch, manifest)), torch.from_numpy(train_labels[index])
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                losses.append(float(loss))
-                bar.set_postfix(loss=f"{np.mean(losses):.3f}", lr=f"{lr:.2e}")
-                step += 1
-            val_logits = predict_logits(model, splits["val"][0], manifest)
-            metrics = evaluate(val_logits, splits["val"][1], config.class_names)
-            score = yield_at_recall(
-                val_logits, splits["val"][1], config.class_names, config.pit_recall_target
+        model.load_state_dict(state.model)
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        if scaler is not None and state.scaler:
+            scaler.load_state_dict(state.scaler)
+        best, history, start_epoch = state.best, state.history, state.epoch
+        LOGGER.info("resumed from %s after epoch %d", resume, start_epoch)
+
+    val = splits["val"]
+    target = config.selection.pit_recall_target
+    stop_reason = ""
+    epoch = start_epoch
+    for epoch in range(start_epoch, config.train.epochs):
+        torch.manual_seed(epoch_seed(run.seed, epoch, context.rank))  # dropout, per epoch
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        result = train_one_epoch(
+            network,
+            loader,
+            optimizer,
+            scheduler,
+            loss_fn,
+            manifest,
+            context.device,
+            precision,
+            scaler,
+            config.train,
+            config.optim.grad_clip,
+            description=f"epoch {epoch + 1}/{config.train.epochs}",
+            show_progress=config.train.progress and context.is_main,
+        )
+        stop = False
+        if context.is_main:
+            logits = predict_logits(
+                model, val.crops, manifest, context.device, config.train.eval_batch_size
             )
+            metrics = evaluate_logits(logits, val.labels, names, pit_recall_target=target)
+            key = selection_key(config.selection.metric, metrics)
+            improved = best.offer(key, epoch + 1, model)
             record = {
                 "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": float(np.mean(losses)),
-                "val_clean_yield_at_recall": score,
+                "lr": result.lr_end,
+                "lr_start": result.lr_start,
+                "train_loss": result.loss,
+                "train_accuracy": result.accuracy,
                 **{f"val_{k}": v for k, v in metrics.items()},
+                "selected": improved,
+                "target": target,
+                "seconds": result.seconds,
+                "train_images": result.images * context.world_size,
+                "images_per_second": result.images * context.world_size / result.seconds,
             }
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(
-                f"epoch {epoch + 1}: loss {record['train_loss']:.3f} "
-                f"val acc {metrics['accuracy']:.3f}, clean yield {score:.3f} "
-                f"at pit recall {config.pit_recall_target}"
+            history.append(record)
+            write_history(out / METRICS_FILE, history)
+            LOGGER.info(
+                "epoch %d: loss %.4f, val acc %.4f, val NLL %.4f, clean yield %.4f at pit "
+                "recall >= %s%s",
+                epoch + 1,
+                result.loss,
+                metrics["accuracy"],
+                metrics["nll"],
+                metrics["clean_yield_at_recall"],
+                target,
+                " (best so far)" if improved else "",
             )
-            ranking = (score, metrics["accuracy"])  # pit safety first; accuracy breaks ties
-            if ranking > best["score"]:
-                best = {
-                    "score": ranking,
-                    "epoch": epoch + 1,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                }
-    model.load_state_dict(best["state"])
-    return export(model, config, splits, best["epoch"], out)
-
-
-def export(model: nn.Module, config: TrainConfig, splits: dict, best_epoch: int, out: Path) -> dict:
-    manifest = config.manifest()
-    val_logits = predict_logits(model, splits["val"][0], manifest)
-    temperature = fit_temperature(val_logits, splits["val"][1])
-    thresholds = choose_thresholds(
-        val_logits / temperature,
-        splits["val"][1],
-        config.class_names,
-        config.pit_recall_target,
-        config.max_maybe_rate,
-    )
-    test_crops, test_labels = splits["test"]
-    test_logits = predict_logits(model, test_crops, manifest)
-    test_metrics = evaluate(test_logits, test_labels, config.class_names, temperature, thresholds)
-    provenance = {
-        "trained": datetime.now(UTC).isoformat(timespec="seconds"),
-        "best_epoch": best_epoch,
-        "data": config.data_dir or f"SYNTHETIC (cherry-synth, {config.synthetic_per_class}/class)",
-        "note": config.note,
-        "config": asdict(config),
-        "test_metrics": test_metrics,
-    }
-    final = config.manifest(temperature, thresholds, provenance)
-    golden_crops = test_crops[:16]
-    from cherry_classifier.core.decision import softmax
-
-    golden = {
-        "crops": golden_crops,
-        "probabilities": softmax(predict_logits(model, golden_crops, final), temperature),
-    }
-    bundle = save_bundle(out / "bundle", model, final, golden=golden)
-    params = {
-        "classifier": {
-            "ros__parameters": {**thresholds.to_dict(), "model_path": str(out / "bundle")}
-        }
-    }
-    (out / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    report = {
-        "model_id": bundle.model_id,
-        "temperature": temperature,
-        "thresholds": thresholds.to_dict(),
-        "test": test_metrics,
-    }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"test: {json.dumps(test_metrics)}\nbundle {bundle.model_id} in {out / 'bundle'}")
+            save_checkpoint(
+                out / "checkpoints" / LAST,
+                TrainingState(
+                    epoch + 1,
+                    model.state_dict(),
+                    optimizer.state_dict(),
+                    scheduler.state_dict(),
+                    scaler.state_dict() if scaler is not None else {},
+                    best,
+                    history,
+                    config.to_dict(),
+                ),
+                manifest,
+            )
+            patience = config.train.early_stopping_patience
+            if patience and best.epochs_without_improvement >= patience:
+                stop, stop_reason = True, f"early stop: {patience} epochs without improvement"
+        interrupt = config.train.stop_after_epochs
+        if interrupt and epoch + 1 - start_epoch >= interrupt and epoch + 1 < config.train.epochs:
+            stop_reason = "interrupted"  # the same on every rank: no broadcast needed
+            break
+        if broadcast_flag(context, stop):
+            break
+    train_seconds = time.perf_counter() - started
+    if stop_reason:
+        LOGGER.info("%s after epoch %d", stop_reason, epoch + 1)
+    if stop_reason == "interrupted":
+        barrier(context)
+        checkpoint = str(out / "checkpoints" / LAST)
+        return {"interrupted": True, "epoch": epoch + 1, "checkpoint": checkpoint}
+    report: dict[str, Any] = {}
+    if context.is_main:
+        model.load_state_dict(best.state_dict)
+        report = finish(
+            config,
+            model,
+            splits,
+            data_description,
+            best.epoch,
+            len(history),
+            history,
+            context,
+            train_seconds,
+        )
+    barrier(context)
     return report
 
 
+def selection_key(metric: str, metrics: dict[str, Any]) -> tuple[float, ...]:
+    """Larger is better. The safety score first; validation NLL breaks ties."""
+    nll = metrics["nll"]
+    nll = -nll if math.isfinite(nll) else -math.inf
+    if metric == "val_loss":
+        return (nll,)
+    if metric == "accuracy":
+        return (metrics["accuracy"], nll)
+    score = metrics["clean_yield_at_recall"]
+    return (score if math.isfinite(score) else -1.0, nll)
+
+
+def write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(record) + "\n" for record in history))
+
+
+def finish(
+    config: TrainConfig,
+    model: nn.Module,
+    splits: dict[str, Split],
+    data_description: str,
+    best_epoch: int,
+    epochs_run: int,
+    history: list[dict[str, Any]],
+    context: DistContext,
+    train_seconds: float,
+) -> dict[str, Any]:
+    """Calibrate, tune thresholds, test once, export everything and write the report."""
+    out = Path(config.run.out_dir)
+    manifest = config.manifest()
+    names = config.model.class_names
+    device, batch = context.device, config.train.eval_batch_size
+    val, test = splits["val"], splits["test"]
+    val_logits = predict_logits(model, val.crops, manifest, device, batch)
+    if config.calibration.enabled:
+        fit = fit_temperature(
+            val_logits,
+            val.labels,
+            config.calibration.min_temperature,
+            config.calibration.max_temperature,
+        )
+    else:
+        from cherry_classifier.training.calibration import TemperatureFit
+
+        fit = TemperatureFit(1.0, math.nan, math.nan, False)
+    tuning = config.thresholds
+    choice = choose_thresholds(
+        softmax(val_logits, fit.temperature),
+        val.labels,
+        names,
+        tuning.pit_recall_target,
+        tuning.max_maybe_rate,
+        tuning.steps,
+    )
+    evaluate = {
+        "temperature": fit.temperature,
+        "thresholds": choice.thresholds,
+        "pit_recall_target": tuning.pit_recall_target,
+    }
+    val_metrics = evaluate_logits(val_logits, val.labels, names, **evaluate)
+    test_logits = predict_logits(model, test.crops, manifest, device, batch)
+    test_metrics = evaluate_logits(test_logits, test.labels, names, **evaluate)
+    LOGGER.info("test: %s", _summary(test_metrics))
+
+    bundle_dir = bundle_folder(config)
+    target = config.selection.pit_recall_target
+    provenance = {
+        "note": config.run.note,
+        "trained": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": data_description,
+        "split_sizes": {name: len(split) for name, split in splits.items()},
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        "selection": f"{config.selection.metric} (pit recall >= {target})",
+        "temperature_fit": {
+            "nll_before": fit.nll_before,
+            "nll_after": fit.nll_after,
+            "at_bound": fit.at_bound,
+        },
+        "thresholds_feasible": choice.feasible,
+        "val_metrics": _headline(val_metrics),
+        "test_metrics": _headline(test_metrics),
+        "software": {"torch": torch.__version__, "python": platform.python_version()},
+        "git_commit": _git_commit(),
+        "device": str(device),
+        "config": config.to_dict(),
+    }
+    final = config.manifest(fit.temperature, choice.thresholds, provenance)
+    count = min(config.export.golden_crops, len(test))
+    golden_logits = test_logits[:count]
+    bundle = write_bundle(bundle_dir, model, final, test.crops[:count], golden_logits)
+    LOGGER.info("bundle %s written to %s", bundle.model_id, bundle_dir)
+    calibration_crops = splits["train"].crops[: config.export.calibration_crops]
+    variants = write_variants(
+        bundle_dir, calibration_crops, test.crops, test.labels, config.export.variants
+    )
+
+    files = {
+        f"{bundle_dir.name}/": "the bundle (manifest.yaml, weights.pt, golden.npz, variants/)",
+        PARAMS_FILE: "node parameters with the tuned thresholds",
+        METRICS_FILE: "per-epoch metrics (JSON lines)",
+        CONFIG_FILE: "the resolved training config",
+        REPORT_JSON: "this report's figures",
+        "checkpoints/last.pt": "the last epoch's training state (resume with --resume)",
+    }
+    write_params(out / PARAMS_FILE, choice.thresholds, bundle_dir.name)
+    if config.export.onnx:
+        write_onnx(out / ONNX_FILE, model, final)
+        files[ONNX_FILE] = "fp32 ONNX (input: preprocessed N x C x S x S; output: logits)"
+    if config.export.production_state_dict and write_production_state_dict(
+        out / PRODUCTION_FILE, model, final
+    ):
+        files[PRODUCTION_FILE] = "bare ResNet50 state_dict (clean, maybe, pit) for the old detector"
+
+    report = {
+        "run_name": out.name,
+        "note": config.run.note,
+        "model_id": bundle.model_id,
+        "bundle": str(bundle_dir),
+        "architecture": config.model.architecture,
+        "class_names": list(names),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "weights_bytes": (bundle_dir / "weights.pt").stat().st_size,
+        "data": data_description,
+        "split_sizes": provenance["split_sizes"],
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        "selection_metric": config.selection.metric,
+        "train_seconds": train_seconds,
+        "device": str(device),
+        "temperature": fit.temperature,
+        "calibration": provenance["temperature_fit"],
+        "thresholds": choice.thresholds.to_dict(),
+        "thresholds_feasible": choice.feasible,
+        "pit_recall_target": tuning.pit_recall_target,
+        "max_maybe_rate": tuning.max_maybe_rate,
+        "val": val_metrics,
+        "test": test_metrics,
+        "variants": {name: _variant_summary(record) for name, record in variants.items()},
+        "files": files,
+    }
+    if config.export.report:
+        files[REPORT_MD] = "this report, with plots"
+        plot_curves(history, out / CURVES_PNG, best_epoch)
+        plot_confusion(test_metrics["confusion"], names, out / CONFUSION_PNG, "test split")
+        plot_reliability(
+            {
+                "uncalibrated (T=1)": (softmax(test_logits), test.labels),
+                f"calibrated (T={fit.temperature:.3g})": (
+                    softmax(test_logits, fit.temperature),
+                    test.labels,
+                ),
+            },
+            out / RELIABILITY_PNG,
+        )
+        write_markdown(out / REPORT_MD, report, names)
+    (out / REPORT_JSON).write_text(json.dumps(report, indent=2))
+    for name in COPIED_INTO_BUNDLE:  # a bundle that documents itself wherever it is copied
+        if (out / name).is_file():
+            shutil.copy2(out / name, bundle_dir / name)
+    return report
+
+
+def bundle_folder(config: TrainConfig) -> Path:
+    """``export.bundle_dir`` or ``<out_dir>/<bundle_name or out_dir's name>``."""
+    export = config.export
+    if export.bundle_dir:
+        return Path(export.bundle_dir)
+    out = Path(config.run.out_dir)
+    return out / (export.bundle_name or out.resolve().name)
+
+
+HEADLINE = (
+    "accuracy",
+    "pit_recall",
+    "pit_recall_strict",
+    "pit_precision",
+    "clean_yield",
+    "maybe_rate",
+    "clean_yield_at_recall",
+    "ece",
+    "nll",
+    "count",
+)
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {key: metrics[key] for key in HEADLINE if key in metrics}
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {metrics[k]:.4f}" for k in HEADLINE[:7] if k in metrics)
+
+
+def _variant_summary(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accepted", "reason", "decision_agreement", "pit_recall", "pit_recall_fp32", "file")
+    return {key: record[key] for key in keys if key in record}
+
+
+def _git_commit() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="cherry-train",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", type=Path, help="YAML config (see training/configs/)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. optim.lr=1e-3"
+    )
+    parser.add_argument("--data", help="dataset root (data.root); default: synthetic crops")
+    parser.add_argument("--out-dir", help="run folder (run.out_dir)")
+    parser.add_argument("--weights", help="initial weights: local state_dict (model.weights)")
+    parser.add_argument("--resume", type=Path, help="a checkpoint (…/checkpoints/last.pt)")
+    parser.add_argument("--seeds", help="comma-separated seeds: one run each, then a summary")
+    parser.add_argument("--quiet", action="store_true", help="warnings only, no progress bars")
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides = list(args.set)
+    for key, value in (
+        ("data.root", args.data),
+        ("run.out_dir", args.out_dir),
+        ("model.weights", args.weights),
+    ):
+        if value is not None:
+            overrides.append(f"{key}={json.dumps(value)}")
+    if args.quiet:
+        overrides.append("train.progress=false")
+    config = load_config(args.config, overrides)
     started = time.monotonic()
-    train(load_config(args.config, args.set))
+    if args.seeds:
+        from cherry_classifier.training.multiseed import run_seeds
+
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        summary = run_seeds(config, seeds)
+        print(summary["markdown"])
+    else:
+        report = train(config, args.resume)
+        if report.get("interrupted"):
+            print(
+                f"interrupted after epoch {report['epoch']}: resume with --resume "
+                f"{report['checkpoint']}"
+            )
+        elif report:
+            print(f"test: {_summary(report['test'])}")
+            print(
+                f"bundle {report['model_id']} in {report['bundle']}; report in "
+                f"{Path(config.run.out_dir) / REPORT_MD}"
+            )
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -1,0 +1,42 @@
+"""Small models and crops for the core's tests (resnet18 at 64 px keeps them fast)."""
+
+from __future__ import annotations
+
+import cherry_classifier.core  # noqa: F401  first: sets OMP_WAIT_POLICY before torch loads
+
+# isort: split
+import numpy as np
+import pytest
+import torch
+
+from cherry_classifier.core.architectures import build_model
+from cherry_classifier.core.manifest import ModelManifest
+
+THREE = ("clean", "maybe", "pit")
+TWO = ("clean", "pit")
+
+
+def make_manifest(**changes) -> ModelManifest:
+    return ModelManifest(
+        **{"architecture": "resnet18", "class_names": THREE, "input_size": 64, **changes}
+    )
+
+
+def random_crops(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    """Crops with structure (a bright or dark disc on a gradient), not just noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    crops = np.empty((count, size, size, 3), np.uint8)
+    for index in range(count):
+        cy, cx = rng.uniform(0.3, 0.7, 2) * size
+        disc = ((yy - cy) ** 2 + (xx - cx) ** 2) < (rng.uniform(0.1, 0.3) * size) ** 2
+        base = rng.uniform(0, 255, 3) * (xx[..., None] / size) + rng.uniform(0, 60, 3)
+        base[disc] = rng.uniform(0, 255, 3)
+        crops[index] = np.clip(base + rng.normal(0, 8, base.shape), 0, 255)
+    return crops
+
+
+@pytest.fixture(scope="session")
+def resnet18_three() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("resnet18", 3).eval()
