@@ -105,9 +105,9 @@ def test_three_class_thresholds_use_the_maybe_class():
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
-    overlap=st.floats(0.0, 2.0),
+    overlap=st.floats(0.0, 2.0, allow_subnormal=False),
     target=st.sampled_from([0.9, 0.95, 0.99, 1.0]),
-    cap=st.floats(0.0, 0.5),
+    cap=st.floats(0.0, 0.5, allow_subnormal=False),
 )
 def test_chosen_thresholds_are_always_valid_and_honest(seed, overlap, target, cap):
     probabilities, labels = separable_probabilities(120, seed, overlap)
