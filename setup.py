@@ -31,6 +31,7 @@ setup(
         *share_tree("config"),
         *share_tree("models"),
         *share_tree("training"),
+        *share_tree("data"),
     ],
     install_requires=["setuptools"],
     zip_safe=False,
@@ -44,6 +45,10 @@ setup(
             "cherry-synth = cherry_classifier.training.synth:main",
             "cherry-train = cherry_classifier.training.train:main",
             "cherry-compare = cherry_classifier.training.compare:main",
+            "cherry-bag-make = cherry_classifier.bags.make_bag:main",
+            "cherry-eval = cherry_classifier.bags.evaluate:main",
+            "cherry-replay = cherry_classifier.live.replay:main",
+            "recorder_node = cherry_classifier.live.recorder:main",
         ],
     },
 )

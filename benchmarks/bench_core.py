@@ -470,10 +470,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.seconds = min(args.seconds, 1.5)
     defaults = {  # (quick, full)
-        "fit_crops": (150, 450),
-        "fit_epochs": (3, 4),
-        "calibration_crops": (64, 200),
-        "heldout_crops": (200, 600),
+        "fit_crops": (150, 1200),
+        "fit_epochs": (3, 6),
+        "calibration_crops": (64, 300),
+        "heldout_crops": (200, 1000),
         "matmul_runs": (8, 15),
     }
     for name, (quick, full) in defaults.items():

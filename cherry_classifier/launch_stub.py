@@ -119,8 +119,8 @@ def load_launch_description() -> LaunchDescription:
                 sys.modules[name] = module
 
 
-def launch_command(**overrides: str) -> tuple[Node, list[str]]:
-    """The Node action and the command line `ros2 launch` would run, for these arguments."""
+def launch_commands(**overrides: str) -> list[tuple[Node, list[str]]]:
+    """Each Node action and the command line `ros2 launch` would run, for these arguments."""
     description = load_launch_description()
     declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
     unknown = set(overrides) - {d.name for d in declared}
@@ -136,7 +136,15 @@ def launch_command(**overrides: str) -> tuple[Node, list[str]]:
         if isinstance(entity, OpaqueFunction)
         for node in entity.function(context)
     ]
-    (node,) = nodes
+    return [(node, _command(node, context)) for node in nodes]
+
+
+def launch_command(**overrides: str) -> tuple[Node, list[str]]:
+    """The classifier's Node action and command line (see :func:`launch_commands`)."""
+    return next(item for item in launch_commands(**overrides) if item[0].name == "classifier")
+
+
+def _command(node: Node, context: _Context) -> list[str]:
     executable = REPO_ROOT / "install" / node.package / "lib" / node.package / node.executable
     command = [sys.executable, str(executable)]
     command += [str(_perform(a, context)) for a in node.arguments if a != "--ros-args"]
@@ -150,4 +158,4 @@ def launch_command(**overrides: str) -> tuple[Node, list[str]]:
             command += [arg for k, v in parameters.items() for arg in ("-p", f"{k}:={v}")]
         else:
             command += ["--params-file", str(_perform(parameters, context))]
-    return node, command
+    return command

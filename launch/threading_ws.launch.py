@@ -7,6 +7,11 @@
 The node is named ``classifier`` (``ros2 param set /classifier pit_threshold 0.7``) and its swap
 service is relative, so it resolves to ``/swap_model`` (``/<namespace>/swap_model`` with a
 namespace).
+
+``record:=true`` also starts ``recorder_node``, which writes the classifier's inputs and outputs
+to a rosbag2 (``record_output:=shift_0712``; default a dated folder) for later evaluation with
+``cherry-eval``, and with ``capture_dir:=to_label`` saves MAYBE crops and a sample of the rest
+for labelling.
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -17,23 +22,46 @@ from launch_ros.substitutions import FindPackageShare
 from launch import LaunchDescription
 
 
-def _classifier(context):
+def _nodes(context):
     model_path = LaunchConfiguration("model_path").perform(context)
     parameters = [LaunchConfiguration("params_file")]
     if model_path:  # empty: keep the params file's model
         parameters.append({"model_path": model_path})
-    return [
+    log_level = ["--ros-args", "--log-level", LaunchConfiguration("log_level")]
+    nodes = [
         Node(
             package="cherry_classifier",
             executable="classifier_node",
             name="classifier",
             namespace=LaunchConfiguration("namespace"),
             parameters=parameters,
-            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+            arguments=log_level,
             output="screen",
             emulate_tty=True,
         )
     ]
+    if LaunchConfiguration("record").perform(context).lower() in ("true", "1", "yes"):
+        namespace = LaunchConfiguration("namespace").perform(context).strip("/")
+        recorder = {
+            "classifier_node": f"/{namespace}/classifier" if namespace else "/classifier",
+        }
+        for name, argument in (("output", "record_output"), ("capture_dir", "capture_dir")):
+            value = LaunchConfiguration(argument).perform(context)
+            if value:  # empty: the recorder's default
+                recorder[name] = value
+        nodes.append(
+            Node(
+                package="cherry_classifier",
+                executable="recorder_node",
+                name="cherry_recorder",
+                namespace=LaunchConfiguration("namespace"),
+                parameters=[recorder],
+                arguments=log_level,
+                output="screen",
+                emulate_tty=True,
+            )
+        )
+    return nodes
 
 
 def generate_launch_description():
@@ -53,6 +81,15 @@ def generate_launch_description():
                 description="model to start with (default: the params file's)",
             ),
             DeclareLaunchArgument("log_level", default_value="info", description="log level"),
-            OpaqueFunction(function=_classifier),
+            DeclareLaunchArgument(
+                "record", default_value="false", description="also record inputs and outputs"
+            ),
+            DeclareLaunchArgument(
+                "record_output", default_value="", description="bag folder (default: dated)"
+            ),
+            DeclareLaunchArgument(
+                "capture_dir", default_value="", description="save crops to label here"
+            ),
+            OpaqueFunction(function=_nodes),
         ]
     )

@@ -102,6 +102,9 @@ source "$VENV/bin/activate"
 export AMENT_PREFIX_PATH="$VENV\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}"
 export CMAKE_PREFIX_PATH="$VENV\${CMAKE_PREFIX_PATH:+:\$CMAKE_PREFIX_PATH}"
 source "$ROOT/install/setup.bash"
+# The package's tools (cherry-train, cherry-eval, ...; \`ros2 run cherry_classifier <tool>\` in a
+# full ROS install) live in lib/cherry_classifier, which setup.bash does not put on PATH.
+export PATH="$ROOT/install/cherry_classifier/lib/cherry_classifier:\$PATH"
 # DDS discovery stays on this host; one domain id per shell (see cherry_classifier/dds_env.py).
 eval "\$(python -m cherry_classifier.dds_env)"
 ENV

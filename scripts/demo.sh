@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The README's main command: set everything up, then run the classifier on the bundled defaults.
+# The README's main command: set everything up, start the classifier node on the bundled model
+# and production params, replay the bundled sample bag into it (synthetic cherries with their
+# truth, plus real production frames), and print the verdict and the report's path.
+# Extra arguments go to cherry-replay (e.g. --speed 2, --model-path my_model, --out DIR).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/bootstrap.sh"
@@ -8,7 +11,4 @@ set +u
 source "$ROOT/env.sh"
 set -u
 cd "$ROOT"
-# Real line frames, where this checkout has them beside it (they are not shipped to users).
-frames=()
-[ -d ../shared/data/production_frames ] && frames=(--frames-dir ../shared/data/production_frames)
-exec python -m cherry_classifier.demo "${frames[@]}" "$@"
+exec python -m cherry_classifier.demo "$@"

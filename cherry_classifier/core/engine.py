@@ -7,16 +7,26 @@ waiting frame arrived, runs the classifier and hands every completed frame to ``
 Guarantees, which the node and its tests rely on:
 - Bounded memory: at most ``max_queue_frames`` frames wait; beyond that the oldest waiting frame
   is dropped whole and reported to ``on_drop``. Every submitted frame ends in exactly one of
-  ``on_result`` or ``on_drop``.
+  ``on_result`` or ``on_drop``, and the counters say so exactly:
+  ``frames_in == frames_out + frames_dropped + frames still queued``.
+- A deadline: with ``max_frame_age_s`` set, a frame that waited longer than that when its first
+  crops are batched is dropped (reason "too old") instead of decided late, so a decided frame
+  waited at most ``max_frame_age_s`` before inference started on it.
 - One model and one threshold set per frame: a swap or a threshold change takes effect between
-  frames, never inside one, and each result names the model that made it.
+  frames, never inside one, and each result names the model that ran its crops.
 - Failures never escape: if inference raises, that batch's crops get fail-safe decisions
   (flagged), the error is counted, and the next batch runs normally.
+
+Test-only fault injection: ``CHERRY_FAULT_INJECTION="inference_failure:every=N"`` in the
+environment (read by :func:`fault_injection_from_env`, which the node calls at start-up) makes
+every N-th inference batch raise, to prove the fail-safe path in a real process. Never set it on
+a sorting line.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -51,6 +61,7 @@ class FrameJob:
     image: np.ndarray | None = None
     received: float = field(default_factory=time.monotonic)
     sequence: int = -1
+    started: float | None = None  # when its first crops were batched
 
 
 @dataclass
@@ -65,6 +76,13 @@ class FrameResult:
     thresholds: Thresholds
     thresholds_version: int
     latency_s: float
+    queue_wait_s: float = 0.0  # receipt to the start of inference on its first crops
+
+
+FAULT_INJECTION_VAR = "CHERRY_FAULT_INJECTION"
+DROP_QUEUE_FULL = "queue full"
+DROP_TOO_OLD = "too old"
+DROP_INTERNAL_ERROR = "internal error"
 
 
 @dataclass
@@ -73,6 +91,29 @@ class EngineConfig:
     max_batch_delay_s: float = 0.05
     max_queue_frames: int = 16
     fail_safe_label: int = 1  # MAYBE: a person looks at what the model could not decide
+    max_frame_age_s: float | None = None  # None: no deadline (offline tools decide everything)
+    fail_every_nth_batch: int = 0  # TEST ONLY: make every N-th batch raise (0: never)
+
+
+def fault_injection_from_env(environ: dict[str, str] | None = None) -> int:
+    """TEST ONLY: N from ``CHERRY_FAULT_INJECTION="inference_failure:every=N"``, else 0.
+
+    Off unless the variable is set; a malformed value raises ValueError (never ignored).
+    """
+    value = (os.environ if environ is None else environ).get(FAULT_INJECTION_VAR, "").strip()
+    if not value:
+        return 0
+    kind, _, option = value.partition(":")
+    name, _, number = option.partition("=")
+    if kind != "inference_failure" or name != "every" or not number.isdigit() or int(number) < 1:
+        raise ValueError(
+            f"{FAULT_INJECTION_VAR}={value!r}: expected 'inference_failure:every=N' with N >= 1"
+        )
+    return int(number)
+
+
+class InjectedFaultError(RuntimeError):
+    """Raised instead of running a batch when test-only fault injection asks for it."""
 
 
 @dataclass
@@ -80,9 +121,11 @@ class _InProgress:
     """A frame whose crops are being classified, possibly over several batches."""
 
     job: FrameJob
+    model: ProbabilityModel | None
     probabilities: list[np.ndarray] = field(default_factory=list)
     fail_safe: list[np.ndarray] = field(default_factory=list)
     next_crop: int = 0
+    completed: bool = False
 
     @property
     def remaining(self) -> int:
@@ -97,6 +140,7 @@ class EngineStats:
         self.frames_in: dict[str, int] = {}
         self.frames_out: dict[str, int] = {}
         self.frames_dropped: dict[str, int] = {}
+        self.drop_reasons: dict[str, int] = {}
         self.crops_decided = 0
         self.batches = 0
         self.inference_failures = 0
@@ -104,11 +148,18 @@ class EngineStats:
         self.batch_sizes: deque[int] = deque(maxlen=window)
         self.inference_s: deque[float] = deque(maxlen=window)
         self.latency_s: deque[float] = deque(maxlen=window)
+        self.queue_wait_s: deque[float] = deque(maxlen=window)
+        self.max_queue_wait_s = 0.0  # over the whole run, not a window
         self.labels: deque[int] = deque(maxlen=window * 4)
 
     def count(self, table: dict[str, int], source: str, n: int = 1) -> None:
         with self._lock:
             table[source] = table.get(source, 0) + n
+
+    def record_drop(self, source: str, reason: str) -> None:
+        with self._lock:
+            self.frames_dropped[source] = self.frames_dropped.get(source, 0) + 1
+            self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + 1
 
     def record_batch(self, size: int, seconds: float) -> None:
         with self._lock:
@@ -122,6 +173,8 @@ class EngineStats:
             self.frames_out[source] = self.frames_out.get(source, 0) + 1
             self.crops_decided += len(result.decisions.labels)
             self.latency_s.append(result.latency_s)
+            self.queue_wait_s.append(result.queue_wait_s)
+            self.max_queue_wait_s = max(self.max_queue_wait_s, result.queue_wait_s)
             self.labels.extend(int(label) for label in result.decisions.labels)
 
     def record_failure(self, error: BaseException) -> None:
@@ -141,6 +194,7 @@ class EngineStats:
                 "frames_in": dict(self.frames_in),
                 "frames_out": dict(self.frames_out),
                 "frames_dropped": dict(self.frames_dropped),
+                "drop_reasons": dict(self.drop_reasons),
                 "crops_decided": self.crops_decided,
                 "batches": self.batches,
                 "inference_failures": self.inference_failures,
@@ -148,6 +202,8 @@ class EngineStats:
                 "batch_size_mean": float(np.mean(self.batch_sizes)) if self.batch_sizes else 0.0,
                 "inference_ms": _percentiles_ms(self.inference_s),
                 "latency_ms": _percentiles_ms(self.latency_s),
+                "queue_wait_ms": _percentiles_ms(self.queue_wait_s),
+                "queue_wait_ms_max_ever": self.max_queue_wait_s * 1000.0,
                 "label_share": shares,
             }
 
@@ -195,6 +251,7 @@ class InferenceEngine:
         self._current: _InProgress | None = None
         self._cond = threading.Condition()
         self._sequence = 0
+        self._batches_started = 0
         self._running = False
         self._thread: threading.Thread | None = None
         self.stats = EngineStats()
@@ -212,10 +269,10 @@ class InferenceEngine:
                 dropped.append(self._waiting.popleft())
             self._cond.notify_all()
         for old in dropped:
-            self._drop(old, "queue full")
+            self._drop(old, DROP_QUEUE_FULL)
 
     def _drop(self, job: FrameJob, reason: str) -> None:
-        self.stats.count(self.stats.frames_dropped, job.source)
+        self.stats.record_drop(job.source, reason)
         try:
             self._on_drop(job, reason)
         except Exception:  # a faulty callback must not stop the queue
@@ -285,13 +342,36 @@ class InferenceEngine:
     # -- worker ------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
+            expired: list[FrameJob] = []
+            batch = self._next_batch(expired)
+            for job in expired:  # outside the lock: on_drop may log or publish
+                self._drop(job, DROP_TOO_OLD)
             if batch is None:
                 return
-            self._process(batch)
+            if batch:
+                self._process_safely(batch)
 
-    def _next_batch(self) -> list[tuple[_InProgress, int, int]] | None:
-        """Wait for work, then take up to max_batch_size crops as (frame, start, stop) slices."""
+    def _process_safely(self, slices: list[tuple[_InProgress, int, int]]) -> None:
+        """Run a batch; should anything unforeseen raise, its unfinished frames are dropped and
+        counted (never lost silently) and the worker keeps running."""
+        try:
+            self._process(slices)
+        except Exception as error:
+            LOGGER.exception("internal error while deciding a batch")
+            self.stats.record_failure(error)
+            unfinished = {id(frame): frame for frame, _, _ in slices}
+            with self._cond:
+                if self._current is not None and id(self._current) in unfinished:
+                    self._current = None
+            for frame in unfinished.values():
+                if not frame.completed:
+                    self._drop(frame.job, DROP_INTERNAL_ERROR)
+
+    def _next_batch(self, expired: list[FrameJob]) -> list[tuple[_InProgress, int, int]] | None:
+        """Wait for work, then take up to max_batch_size crops as (frame, start, stop) slices.
+
+        Frames past their deadline are moved to ``expired`` instead (the batch may then be empty).
+        """
         with self._cond:
             while True:
                 if not self._running:
@@ -304,7 +384,7 @@ class InferenceEngine:
                     self._cond.wait(self._time_until_due())
                 else:
                     self._cond.wait()
-            return self._take_slices()
+            return self._take_slices(expired)
 
     def _install_pending_model(self) -> None:
         with self._swap_done:
@@ -333,14 +413,21 @@ class InferenceEngine:
         due = self._oldest_arrival() + self._config.max_batch_delay_s
         return max(0.0005, due - time.monotonic())
 
-    def _take_slices(self) -> list[tuple[_InProgress, int, int]]:
+    def _take_slices(self, expired: list[FrameJob]) -> list[tuple[_InProgress, int, int]]:
         slices: list[tuple[_InProgress, int, int]] = []
         room = self._config.max_batch_size
+        now = time.monotonic()
+        max_age = self._config.max_frame_age_s
         while room > 0:
             if self._current is None:
                 if not self._waiting or (slices and self._pending_model is not None):
                     break
-                self._current = _InProgress(self._waiting.popleft())
+                job = self._waiting.popleft()
+                if max_age is not None and now - job.received > max_age:
+                    expired.append(job)
+                    continue
+                job.started = now
+                self._current = _InProgress(job, self._model)
             frame = self._current
             take = min(room, frame.remaining)
             slices.append((frame, frame.next_crop, frame.next_crop + take))
@@ -351,8 +438,11 @@ class InferenceEngine:
         return slices
 
     def _process(self, slices: list[tuple[_InProgress, int, int]]) -> None:
+        # Every frame of this batch started under the model in force now: swaps wait for a
+        # frame boundary and are installed by this thread only, between batches.
+        model = self._model
         crops = [crop for frame, start, stop in slices for crop in frame.job.crops[start:stop]]
-        probabilities, failed = self._infer(crops)
+        probabilities, failed = self._infer(model, crops)
         offset = 0
         for frame, start, stop in slices:
             count = stop - start
@@ -362,15 +452,20 @@ class InferenceEngine:
             if stop == len(frame.job.crops):
                 self._complete(frame)
 
-    def _infer(self, crops: list[np.ndarray]) -> tuple[np.ndarray, bool]:
-        model = self._model
+    def _infer(
+        self, model: ProbabilityModel | None, crops: list[np.ndarray]
+    ) -> tuple[np.ndarray, bool]:
         num_classes = len(_class_names(model))
         if not crops:
             return np.zeros((0, num_classes), np.float32), False
         if model is None:
             return np.full((len(crops), num_classes), np.nan, np.float32), True
         started = time.monotonic()
+        self._batches_started += 1
+        every = self._config.fail_every_nth_batch
         try:
+            if every and self._batches_started % every == 0:
+                raise InjectedFaultError(f"injected inference failure ({FAULT_INJECTION_VAR})")
             probabilities = np.asarray(model.predict_proba(crops), dtype=np.float32)
             if probabilities.shape != (len(crops), num_classes):
                 raise RuntimeError(
@@ -386,7 +481,7 @@ class InferenceEngine:
         return probabilities, False
 
     def _complete(self, frame: _InProgress) -> None:
-        model = self._model
+        model = frame.model
         class_names = _class_names(model)
         thresholds, version = self.thresholds
         probabilities = np.concatenate(frame.probabilities) if frame.probabilities else None
@@ -405,8 +500,10 @@ class InferenceEngine:
             thresholds=thresholds,
             thresholds_version=version,
             latency_s=time.monotonic() - frame.job.received,
+            queue_wait_s=(frame.job.started or frame.job.received) - frame.job.received,
         )
         self.stats.record_result(result)
+        frame.completed = True  # counted as decided: from here on it can no longer be dropped
         try:
             self._on_result(result)
         except Exception:

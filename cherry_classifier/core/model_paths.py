@@ -14,20 +14,27 @@ class ModelPathError(ValueError):
     """A requested model path is missing or outside the models folder."""
 
 
-def default_models_dir() -> Path:
-    """This package's installed models folder, or the source tree's when not installed."""
+def package_share_dir() -> Path:
+    """This package's installed share folder, or the source tree when not installed."""
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        return Path(get_package_share_directory("cherry_classifier")) / "models"
+        return Path(get_package_share_directory("cherry_classifier"))
     except Exception:  # not installed with colcon (tests from source, pip installs)
-        return Path(__file__).resolve().parents[2] / "models"
+        return Path(__file__).resolve().parents[2]
+
+
+def default_models_dir() -> Path:
+    """This package's installed models folder, or the source tree's when not installed."""
+    return package_share_dir() / "models"
 
 
 def resolve_model_path(requested: str, models_dir: str | Path) -> Path:
     """Resolve ``requested`` (relative to ``models_dir`` unless absolute); refuse it outside."""
     if not requested or not requested.strip():
         raise ModelPathError("no model path given")
+    if "\0" in requested:
+        raise ModelPathError(f"{requested!r} contains a NUL byte")
     root = Path(os.path.realpath(models_dir))
     if not root.is_dir():
         raise ModelPathError(f"models_dir {models_dir} is not a folder")

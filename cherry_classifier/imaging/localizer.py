@@ -143,6 +143,8 @@ class CherryLocalizer:
         """Cherries in ``frame`` (HxW or HxWxC uint8), left to right."""
         p = self.params
         plane = self._plane(frame)
+        if plane.size < p.min_area_px:  # smaller than one cherry (and 1x1 trips OpenCV)
+            return []
         small = self._downscale(plane)
         mask, unlit = self.dark_mask(small)
         count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -389,6 +391,12 @@ def cut_crops(
             )
         )
     return crops, windows
+
+
+def region_box(region: Region | Sequence[int]) -> tuple[int, int, int, int]:
+    """(x, y, width, height) as ints, of a Region or of a 4-sequence."""
+    x, y, width, height = region.box if isinstance(region, Region) else region
+    return int(x), int(y), int(width), int(height)
 
 
 def clip_region(region: Region, frame_shape: Sequence[int]) -> Region:

@@ -4,6 +4,11 @@ A thin rclpy layer over the ROS-free core: callbacks convert images and cut crop
 inference), the core's :class:`InferenceEngine` batches and classifies on its own thread, and
 this node publishes one ``CherryDecisionArray`` per source image, the running model's
 ``ModelInfo`` (latched), ``/diagnostics`` and, while someone watches, ``~/debug_image``.
+
+Under fault (README, "Under fault and overload"): no callback, service or timer lets an exception
+out; every refused image is counted by kind (see ``input_guard``); a bad start-up model leaves
+the node up, publishing flagged fail-safe decisions; frames past ``max_frame_age_ms`` are dropped
+and counted, never decided late.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from cherry_classifier_msgs.srv import SwapModel
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -32,25 +38,26 @@ from rclpy.qos import (
 from sensor_msgs.msg import CompressedImage, Image
 
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
-from cherry_classifier.core.engine import EngineConfig, FrameJob, FrameResult, InferenceEngine
-from cherry_classifier.core.model_paths import default_models_dir
-from cherry_classifier.imaging.conversion import (
-    ImageFormatError,
-    array_to_image_fields,
-    compressed_to_array,
-    image_to_array,
-    to_model_channels,
+from cherry_classifier.core.engine import (
+    EngineConfig,
+    FrameJob,
+    FrameResult,
+    InferenceEngine,
+    fault_injection_from_env,
 )
-from cherry_classifier.imaging.layer_sync import LayerSynchronizer
-from cherry_classifier.imaging.layers import stack_layers
-from cherry_classifier.imaging.localizer import CherryLocalizer, LocalizerParams, cut_crops
+from cherry_classifier.core.model_paths import default_models_dir
+from cherry_classifier.imaging.conversion import ImageFormatError, array_to_image_fields
+from cherry_classifier.imaging.localizer import LocalizerParams, region_box
+from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
 from cherry_classifier.node import messages
 from cherry_classifier.node.diagnostics import DiagnosticsState, HealthReport
+from cherry_classifier.node.input_guard import ERROR_KINDS, InputFault, InputGuard
 from cherry_classifier.node.model_loading import ModelLoader, ModelRefusedError
 from cherry_classifier.node.parameters import (
     PARAMETERS,
     THRESHOLD_NAMES,
     check_choice,
+    check_startup,
     thresholds_from,
 )
 
@@ -64,7 +71,12 @@ class ClassifierNode(Node):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("classifier", **node_kwargs)
-        self._declare_parameters()
+        try:
+            self._declare_parameters()
+        except ParameterException as error:  # wrong type or out of range at start-up
+            raise ValueError(str(error)) from error
+        check_startup({name: self._param(name) for name in PARAMETERS})
+        self._fault_every = fault_injection_from_env()
         self._input_mode: str = self._param("input_mode")
         self._crop_size: int = self._param("crop_size")
         self._fail_safe_label = LABEL_NAMES.index(self._param("fail_safe_label"))
@@ -75,10 +87,9 @@ class ClassifierNode(Node):
             num_threads=self._param("num_threads") or None,
             allowed_ids=[i for i in self._param("allowed_model_ids") if i],
         )
-        self._localizer = CherryLocalizer(self._localizer_params())
-        self._layer_sync = self._make_layer_sync()
+        self._pipeline = self._make_pipeline()
         self._layer_lock = threading.Lock()
-        self._input_errors = 0
+        self._input_guard = InputGuard(log_period_s=LOG_THROTTLE_S)
         self._last_input: dict[str, float] = {}
         self._diag_previous: dict[str, Any] = {}
         self._model_path = ""
@@ -104,6 +115,8 @@ class ClassifierNode(Node):
                 max_batch_delay_s=self._param("max_batch_delay_ms") / 1000.0,
                 max_queue_frames=self._param("max_queue_frames"),
                 fail_safe_label=self._fail_safe_label,
+                max_frame_age_s=self._param("max_frame_age_ms") / 1000.0 or None,
+                fail_every_nth_batch=self._fault_every,
             ),
             on_result=self._publish_result,
             on_drop=self._on_drop,
@@ -116,10 +129,14 @@ class ClassifierNode(Node):
             self._on_swap_model,
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
-        self._subscriptions = self._subscribe_inputs()
+        self._input_subscriptions = self._subscribe_inputs()
         self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
         self._engine.start()
         self._publish_model_info()
+        if self._fault_every:
+            self.get_logger().warning(
+                f"TEST ONLY fault injection: every {self._fault_every}th inference batch fails"
+            )
 
     # -- parameters --------------------------------------------------------------------------
     def _declare_parameters(self) -> None:
@@ -142,27 +159,41 @@ class ClassifierNode(Node):
         prefixed = self.get_parameters_by_prefix(LOCALIZER_PREFIX.rstrip("."))
         return LocalizerParams(**{name: parameter.value for name, parameter in prefixed.items()})
 
-    def _make_layer_sync(self) -> LayerSynchronizer | None:
-        if self._input_mode != "layers":
-            return None
-        names, topics = self._param("layer_names"), self._param("image_topics")
-        offsets = self._param("layer_offsets_px")
-        if len(names) != len(topics) or len(offsets) != len(topics):
+    def _make_pipeline(self) -> FramePipeline:
+        """The crop extraction shared with the bag tools (``imaging/pipeline.py``)."""
+        topics = self._param("image_topics")
+        names, offsets = self._param("layer_names"), self._param("layer_offsets_px")
+        if self._input_mode == "layers" and (
+            len(names) != len(topics) or len(offsets) != len(topics)
+        ):
             raise ValueError(
                 f"layers mode needs one layer name and one offset per topic: {len(topics)} topics, "
                 f"{len(names)} layer_names, {len(offsets)} layer_offsets_px"
             )
-        return LayerSynchronizer(
-            names,
-            tolerance_s=self._param("layer_sync_tolerance_ms") / 1000.0,
-            timeout_s=self._param("layer_timeout_ms") / 1000.0,
+        return FramePipeline(
+            self._input_mode,
+            self._crop_size,
+            self._localizer_params(),
+            layer_names=names,
+            layer_offsets_px=offsets,
+            layer_sync_tolerance_s=self._param("layer_sync_tolerance_ms") / 1000.0,
+            layer_timeout_s=self._param("layer_timeout_ms") / 1000.0,
         )
 
     def _current_thresholds(self) -> Thresholds:
         return thresholds_from({name: self._param(name) for name in THRESHOLD_NAMES})
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Check a set of changes together; apply all of them or none."""
+        """Check a set of changes together; apply all of them or none (never raise)."""
+        try:
+            return self._apply_parameters(parameters)
+        except Exception as error:
+            self.get_logger().error(f"parameter change failed: {type(error).__name__}: {error}")
+            return SetParametersResult(
+                successful=False, reason=f"internal error: {type(error).__name__}: {error}"
+            )
+
+    def _apply_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         changes = {p.name: p.value for p in parameters}
         for name, value in changes.items():
             reason = check_choice(name, value)
@@ -202,6 +233,15 @@ class ClassifierNode(Node):
         return classifier
 
     def _on_swap_model(self, request: SwapModel.Request, response: SwapModel.Response) -> Any:
+        try:
+            return self._swap_model(request, response)
+        except Exception as error:  # the old model keeps answering; say what went wrong
+            response.success = False
+            response.message = f"refused: internal error: {type(error).__name__}: {error}"
+            self.get_logger().error(f"swap to {request.model_path!r} {response.message}")
+            return response
+
+    def _swap_model(self, request: SwapModel.Request, response: SwapModel.Response) -> Any:
         with self._swap_lock:  # one swap at a time, off the inference thread
             previous = self._engine.model
             response.previous_model_id = previous.model_id if previous is not None else ""
@@ -254,9 +294,17 @@ class ClassifierNode(Node):
         message_type = CompressedImage if compressed else Image
         subscriptions = []
         for index, topic in enumerate(self._param("image_topics")):
-            layer = self._layer_sync.layer_names[index] if self._layer_sync else None
+            layer_sync = self._pipeline.layer_sync
+            layer = layer_sync.layer_names[index] if layer_sync else None
             subscription = self.create_subscription(
-                message_type, topic, self._make_callback(topic, layer, compressed), qos
+                message_type,
+                topic,
+                self._make_callback(topic, layer, compressed),
+                qos,
+                # One group per topic: with a shared group, the multi-threaded executor skips a
+                # topic whose message arrived while another topic's callback ran, and takes it
+                # only when its next message comes (layers of one trigger then never meet).
+                callback_group=MutuallyExclusiveCallbackGroup(),
             )
             subscriptions.append(subscription)
             self._last_input[subscription.topic_name] = time.monotonic()
@@ -270,70 +318,67 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
+                if not self._admit(message, source, compressed):
+                    return
                 self._handle_image(message, source, layer, compressed)
-            except (ImageFormatError, ValueError) as error:
-                self._input_errors += 1
-                self.get_logger().warning(
-                    f"refused an image on {source}: {error}", throttle_duration_sec=LOG_THROTTLE_S
-                )
+            except ImageFormatError as error:
+                kind = "corrupt_compressed" if compressed else "bad_image"
+                self._input_fault(source, InputFault(kind, str(error)))
+            except ValueError as error:
+                self._input_fault(source, InputFault("bad_image", str(error)))
             except Exception as error:  # never raise out of a callback
-                self._input_errors += 1
-                self.get_logger().error(
-                    f"unexpected error on {source}: {type(error).__name__}: {error}",
-                    throttle_duration_sec=LOG_THROTTLE_S,
-                )
+                reason = f"unexpected {type(error).__name__}: {error}"
+                self._input_fault(source, InputFault("internal_error", reason))
 
         return callback
 
-    def _handle_image(self, message: Any, source: str, layer: str | None, compressed: bool) -> None:
-        if compressed:
-            array = compressed_to_array(message.format, bytes(message.data))
-            encoding = "bgr8" if array.ndim == 3 else "mono8"
-        else:
-            encoding = message.encoding
-            array = image_to_array(
-                encoding,
-                message.height,
-                message.width,
-                message.step,
-                bytes(message.data),
-                bool(message.is_bigendian),
-            )
-        if layer is not None:
-            self._handle_layer(message.header, source, layer, to_model_channels(array, encoding))
-            return
-        image = to_model_channels(array, encoding)
-        self._submit(source, message.header, image)
+    def _admit(self, message: Any, source: str, compressed: bool) -> bool:
+        """Header checks before any pixel is copied: refuse (False) or accept with warnings."""
+        guard = self._input_guard
+        fault = guard.check_compressed(message) if compressed else guard.check_raw(message)
+        if fault is not None:
+            self._input_fault(source, fault)
+            if fault.kind in ERROR_KINDS:
+                return False
+        stamp_fault = guard.check_stamp(source, message.header.stamp)
+        if stamp_fault is not None:
+            self._input_fault(source, stamp_fault)
+        return True
 
-    def _handle_layer(self, header: Any, source: str, layer: str, image: np.ndarray) -> None:
-        mono = image[..., 0] if image.ndim == 3 else image
-        stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
-        with self._layer_lock:  # callbacks of several layer topics run concurrently
-            complete = self._layer_sync.add(layer, stamp, mono, header)
-        if complete is None:
+    def _input_fault(self, source: str, fault: InputFault) -> None:
+        """Count a refused image or an input warning; log it, at most once per kind a while."""
+        line = self._input_guard.record(fault)
+        if line is None:
             return
-        names = self._layer_sync.layer_names
-        offsets = dict(zip(names, self._param("layer_offsets_px"), strict=True))
-        frame = stack_layers(complete.layers, names, offsets)
-        self._submit(self._layer_source(), complete.header, frame)
+        logger = self.get_logger()
+        if fault.kind == "internal_error":
+            logger.error(f"refused an image on {source}: {line}")
+        elif fault.kind in ERROR_KINDS:
+            logger.warning(f"refused an image on {source}: {line}")
+        else:
+            logger.warning(f"accepted an image on {source} despite {line}")
+
+    def _handle_image(self, message: Any, source: str, layer: str | None, compressed: bool) -> None:
+        image = decode_image(message, compressed)
+        if layer is None:
+            self._submit(source, message.header, image)
+            return
+        with self._layer_lock:  # callbacks of several layer topics run concurrently
+            joined = self._pipeline.add_layer(layer, message.header, image)
+        if joined is not None:
+            self._submit(self._layer_source(), joined.header, joined.image)
 
     def _layer_source(self) -> str:
-        return ",".join(s.topic_name for s in self._subscriptions)
+        return ",".join(s.topic_name for s in self._input_subscriptions)
 
     def _submit(self, source: str, header: Any, image: np.ndarray) -> None:
-        if self._input_mode == "crops":
-            height, width = image.shape[:2]
-            crops, regions = [image], [(0, 0, width, height)]
-        else:
-            found = self._localizer.locate(image)
-            crop_array, regions = cut_crops(image, found, self._crop_size)
-            crops = list(crop_array)
+        crops, regions = self._pipeline.crops(image)
         keep_image = self._debug_pub.get_subscription_count() > 0
         self._engine.submit(
             FrameJob(
                 source=source,
                 crops=crops,
-                regions=list(regions),
+                regions=regions,
                 header=header,
                 image=image if keep_image else None,
             )
@@ -355,7 +400,7 @@ class ClassifierNode(Node):
 
         canvas = np.ascontiguousarray(result.job.image[..., :3]).copy()
         for region, label in zip(result.job.regions, result.decisions.labels, strict=False):
-            x, y, w, h = messages.region_tuple(region)
+            x, y, w, h = region_box(region)
             colour = DECISION_COLOURS_BGR[int(label)]
             cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), colour, 2)
         image = Image(**array_to_image_fields(canvas, "bgr8"))
@@ -369,11 +414,13 @@ class ClassifierNode(Node):
             self.get_logger().error(f"diagnostics failed: {error}", throttle_duration_sec=30.0)
 
     def _diagnostics(self) -> DiagnosticArray:
-        if self._layer_sync is not None:
+        layer_sync = self._pipeline.layer_sync
+        if layer_sync is not None:
             with self._layer_lock:  # layer sets whose last layer never came time out here too
-                self._layer_sync.expire()
+                layer_sync.expire()
         model = self._engine.model
         frames_waiting, crops_waiting = self._engine.queue_depth()
+        input_counts = self._input_guard.snapshot()
         report = HealthReport(
             stats=self._engine.stats.snapshot(),
             now=time.monotonic(),
@@ -383,8 +430,11 @@ class ClassifierNode(Node):
             model_error=self._model_error,
             frames_waiting=frames_waiting,
             crops_waiting=crops_waiting,
-            input_errors=self._input_errors,
-            unmatched_layer_sets=self._layer_sync.unmatched_sets if self._layer_sync else 0,
+            input_errors=sum(input_counts[kind] for kind in ERROR_KINDS),
+            input_counts=input_counts,
+            max_frame_age_ms=self._param("max_frame_age_ms"),
+            fault_injection_every=self._fault_every,
+            unmatched_layer_sets=layer_sync.unmatched_sets if layer_sync else 0,
             thresholds_version=self._engine.thresholds[1],
         )
         name = self.get_fully_qualified_name()

@@ -1,8 +1,16 @@
-"""The classifier's /diagnostics: health levels and figures from the engine's counters."""
+"""The classifier's /diagnostics: health levels and figures from the engine's counters.
+
+Levels of the ``<node>: inference`` status, worst first: ERROR without a model (fail-safe
+decisions) or when inference failed during the last period; WARN when frames were dropped
+(queue full or past the deadline), images were refused, or an input went stale; else OK.
+Counters are totals since start-up: ``frames_dropped`` = ``dropped_queue_full`` +
+``dropped_too_old`` (+ ``dropped_internal_error``), ``input_<kind>`` per kind of
+``input_guard``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -25,6 +33,9 @@ class HealthReport:
     input_errors: int
     unmatched_layer_sets: int
     thresholds_version: int
+    input_counts: dict[str, int] = field(default_factory=dict)
+    max_frame_age_ms: float = 0.0
+    fault_injection_every: int = 0
 
     def stale_topics(self) -> list[str]:
         return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
@@ -70,12 +81,17 @@ class DiagnosticsState:
         new_drops = dropped - (sum(previous.stats["frames_dropped"].values()) if previous else 0)
         failures = stats["inference_failures"]
         new_failures = failures - (previous.stats["inference_failures"] if previous else 0)
+        new_refusals = report.input_errors - (previous.input_errors if previous else 0)
         if not report.model_id:
             level, message = ERROR, f"no model: fail-safe decisions ({report.model_error})"
         elif new_failures > 0:
             level, message = ERROR, f"inference failed: {stats['last_failure']}"
         elif new_drops > 0:
-            level, message = WARN, f"dropped {new_drops} frame(s): input outruns inference"
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(stats["drop_reasons"].items()))
+            level = WARN
+            message = f"dropped {new_drops} frame(s): input outruns inference ({reasons} in all)"
+        elif new_refusals > 0:
+            level, message = WARN, f"refused {new_refusals} malformed image(s)"
         elif report.stale_topics():
             level, message = WARN, "stale input: " + ", ".join(report.stale_topics())
         else:
@@ -86,19 +102,29 @@ class DiagnosticsState:
             "queue_frames": report.frames_waiting,
             "queue_crops": report.crops_waiting,
             "frames_dropped": dropped,
+            **{
+                "dropped_" + reason.replace(" ", "_"): count
+                for reason, count in sorted(stats["drop_reasons"].items())
+            },
+            "max_frame_age_ms": report.max_frame_age_ms,
+            "queue_wait_ms_max_ever": stats["queue_wait_ms_max_ever"],
             "crops_decided": stats["crops_decided"],
             "batches": stats["batches"],
             "batch_size_mean": stats["batch_size_mean"],
             "inference_failures": failures,
             "input_errors": report.input_errors,
+            **{f"input_{kind}": count for kind, count in report.input_counts.items()},
             "unmatched_layer_sets": report.unmatched_layer_sets,
         }
         for name, figures in (
             ("inference_ms", stats["inference_ms"]),
             ("latency_ms", stats["latency_ms"]),
+            ("queue_wait_ms", stats["queue_wait_ms"]),
         ):
             values.update({f"{name}_{key}": value for key, value in figures.items()})
         values.update({f"share_{label}": share for label, share in stats["label_share"].items()})
+        if report.fault_injection_every:
+            values["fault_injection"] = f"TEST ONLY: every {report.fault_injection_every}th batch"
         return _status(level, f"{node_name}: inference", message, values)
 
 

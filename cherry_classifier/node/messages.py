@@ -11,20 +11,13 @@ from cherry_classifier_msgs.msg import CherryDecision, CherryDecisionArray, Mode
 from sensor_msgs.msg import RegionOfInterest
 
 from cherry_classifier.core.engine import FrameResult
-
-
-def region_tuple(region: Any) -> tuple[int, int, int, int]:
-    """(x, y, width, height) of a crop window given as a Region or a 4-tuple."""
-    if isinstance(region, tuple | list):
-        x, y, width, height = region
-    else:
-        x, y, width, height = region.x, region.y, region.width, region.height
-    return int(x), int(y), int(width), int(height)
+from cherry_classifier.imaging.localizer import region_box
 
 
 def region_msg(region: Any) -> RegionOfInterest:
-    """A crop window as a RegionOfInterest (clipped at the image's top-left corner)."""
-    x, y, width, height = region_tuple(region)
+    """A cherry's box as a RegionOfInterest (boxes lie inside the image; clipped at 0 anyway,
+    the message's fields being unsigned)."""
+    x, y, width, height = region_box(region)
     return RegionOfInterest(x_offset=max(0, x), y_offset=max(0, y), width=width, height=height)
 
 

@@ -109,6 +109,13 @@ PARAMETERS: dict[str, Spec] = {
         ParameterType.PARAMETER_DOUBLE,
         float_range=(0.0, 10000.0),
     ),
+    "max_frame_age_ms": Spec(
+        2000.0,
+        "deadline: a frame that waited longer than this when its inference would start is "
+        "dropped and counted, never decided late; 0: no deadline",
+        ParameterType.PARAMETER_DOUBLE,
+        float_range=(0.0, 600000.0),
+    ),
     "max_queue_frames": Spec(
         16,
         "frames that may wait; beyond, the oldest waiting frame is dropped (and counted)",
@@ -190,6 +197,15 @@ PARAMETERS: dict[str, Spec] = {
 def thresholds_from(values: dict[str, float]) -> Thresholds:
     """Build and validate a threshold set (raises ValueError naming the broken rule)."""
     return Thresholds(**{name: float(values[name]) for name in THRESHOLD_NAMES}).validated()
+
+
+def check_startup(values: dict[str, Any]) -> None:
+    """Refuse, with ValueError naming the parameter, a start-up set the node cannot run with."""
+    for name, value in values.items():
+        reason = check_choice(name, value)
+        if reason:
+            raise ValueError(reason)
+    thresholds_from({name: values[name] for name in THRESHOLD_NAMES})
 
 
 def check_choice(name: str, value: Any) -> str | None:

@@ -129,6 +129,16 @@ def decision_metrics(
     decided = decide(probabilities, class_names, thresholds).labels
     is_pit = labels == class_index(class_names, "pit")
     is_clean = labels == class_index(class_names, "clean")
+    return outcome_metrics(decided, is_pit, is_clean)
+
+
+def outcome_metrics(
+    decided: np.ndarray, is_pit: np.ndarray, is_clean: np.ndarray
+) -> dict[str, float]:
+    """Pit recall (and strict), pit precision, clean yield, maybe rate of made decisions.
+
+    ``decided``: CLEAN/MAYBE/PIT codes; ``is_pit``/``is_clean``: the truth, as boolean masks.
+    """
     decided_pit = decided == PIT
     return {
         "pit_recall": float(np.mean(decided[is_pit] != CLEAN)) if is_pit.any() else float("nan"),

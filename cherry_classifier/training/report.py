@@ -58,7 +58,11 @@ def plot_curves(history: Sequence[dict[str, Any]], path: Path, best_epoch: int) 
 
 
 def plot_confusion(
-    confusion: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, title: str
+    confusion: Sequence[Sequence[int]],
+    class_names: Sequence[str],
+    path: Path,
+    title: str,
+    xlabel: str = "predicted (arg-max)",
 ) -> Path:
     """Counts with row-normalised shading (rows: truth)."""
     plt = _pyplot()
@@ -79,7 +83,7 @@ def plot_confusion(
             )
     axis.set_xticks(range(len(class_names)), class_names)
     axis.set_yticks(range(len(class_names)), class_names)
-    axis.set_xlabel("predicted (arg-max)")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel("true")
     axis.set_title(title)
     figure.tight_layout()
@@ -89,7 +93,10 @@ def plot_confusion(
 
 
 def plot_reliability(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, bins: int = 10
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    path: Path,
+    bins: int = 10,
+    title: str = "reliability, test split (marker area ~ crops)",
 ) -> Path:
     """Reliability diagram: top-label confidence vs accuracy, one line per probability set."""
     plt = _pyplot()
@@ -119,7 +126,7 @@ def plot_reliability(
     axis.set_ylim(0, 1.02)
     axis.grid(alpha=0.3)
     axis.legend()
-    axis.set_title("reliability, test split (marker area ~ crops)")
+    axis.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

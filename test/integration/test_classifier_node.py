@@ -17,46 +17,24 @@ rclpy = pytest.importorskip("rclpy")
 msgs = pytest.importorskip("cherry_classifier_msgs.msg")
 srvs = pytest.importorskip("cherry_classifier_msgs.srv")
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.parameter import Parameter, parameter_value_to_python  # noqa: E402
-from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from cherry_classifier.core.architectures import build_model  # noqa: E402
 from cherry_classifier.core.bundle import save_bundle  # noqa: E402
 from cherry_classifier.core.decision import Thresholds, decide  # noqa: E402
 from cherry_classifier.core.manifest import ModelManifest  # noqa: E402
-from cherry_classifier.imaging.conversion import array_to_image_fields  # noqa: E402
 from cherry_classifier.imaging.layers import load_layered_frame  # noqa: E402
 from cherry_classifier.launch_stub import launch_command  # noqa: E402
-from cherry_classifier.processes import process_output, ros_process, wait_until  # noqa: E402
+from cherry_classifier.processes import process_output  # noqa: E402
+from test.ros_client import (  # noqa: E402
+    RELIABLE,
+    Client,
+    image_msg,
+    start_classifier,
+    synthetic_frame,
+)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-
-LATCHED = QoSProfile(
-    depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
-)
-RELIABLE = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def synthetic_frame(centres: list[tuple[int, int]], seed: int = 0) -> np.ndarray:
-    """A bright backlit belt with dark 56 px cherries at `centres` (bot1, bot2, top2 layers)."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    frame = np.full((500, 2464, 3), (250, 240, 60), np.uint8)
-    for cx, cy in centres:
-        cv2.ellipse(frame, (cx, cy), (28, 26), 0, 0, 360, (120, 90, 170), -1)
-        cv2.circle(frame, (cx, cy), 8, (60, 40, 120), -1)
-    noise = rng.integers(-6, 7, frame.shape)
-    return np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-
-
-def image_msg(array: np.ndarray, encoding: str, stamp_sec: int, frame_id: str) -> Image:
-    message = Image(**array_to_image_fields(array, encoding))
-    message.header.stamp.sec, message.header.frame_id = stamp_sec, frame_id
-    return message
 
 
 @pytest.fixture(scope="module")
@@ -75,99 +53,6 @@ def models_dir(tmp_path_factory) -> Path:
     (folder / "corrupt.pt").write_bytes(b"\x80\x02not a model at all" * 10)
     (folder.parent / "outside").mkdir(exist_ok=True)
     return folder
-
-
-class Client:
-    """The test's own node: publishes images and collects what the classifier publishes."""
-
-    def __init__(self, namespace: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(f"client_{namespace}", context=self.context)
-        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        prefix = f"/{namespace}" if namespace else ""
-        self.decisions: list = []
-        self.model_infos: list = []
-        self.diagnostics: list = []
-        self.node.create_subscription(
-            msgs.CherryDecisionArray,
-            f"{prefix}/classifier/decisions",
-            self.decisions.append,
-            RELIABLE,
-        )
-        self.node.create_subscription(
-            msgs.ModelInfo, f"{prefix}/classifier/model_info", self.model_infos.append, LATCHED
-        )
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
-        self.images = self.node.create_publisher(Image, f"{prefix}/camera/image", RELIABLE)
-        self.swap = self.node.create_client(srvs.SwapModel, f"{prefix}/swap_model")
-        self.parameters = AsyncParameterClient(self.node, f"{prefix}/classifier")
-
-    def spin(self) -> None:
-        self.executor.spin_once(timeout_sec=0.02)
-
-    def wait(self, condition, what: str, timeout: float = 60.0) -> None:
-        wait_until(condition, timeout, self.spin, what)
-
-    def settle(self, publishers=()) -> None:
-        """Wait until the node subscribes to our publishers, plus a second for both ends of
-        discovery to match (a writer can see the reader before the reader sees the writer)."""
-        publishers = list(publishers) or [self.images]
-        self.wait(lambda: all(p.get_subscription_count() for p in publishers), "subscriptions")
-        deadline = time.monotonic() + 1.0
-        self.wait(lambda: time.monotonic() > deadline, "discovery to settle")
-
-    def call(self, future, what: str):
-        self.wait(future.done, what)
-        return future.result()
-
-    def swap_to(self, path: str, validate_only: bool = False):
-        request = srvs.SwapModel.Request(model_path=path, validate_only=validate_only)
-        return self.call(self.swap.call_async(request), f"swap to {path}")
-
-    def set(self, **values):
-        parameters = [Parameter(name, value=value) for name, value in values.items()]
-        return self.call(self.parameters.set_parameters(parameters), f"set {values}").results
-
-    def get(self, *names):
-        values = self.call(self.parameters.get_parameters(list(names)), f"get {names}").values
-        return [parameter_value_to_python(value) for value in values]
-
-    def inference_status(self, node: str) -> dict[str, str]:
-        """Latest diagnostics key/values of `node`'s inference status ({} before the first)."""
-        for array in reversed(self.diagnostics):
-            for status in array.status:
-                if status.name == f"{node}: inference":
-                    return {kv.key: kv.value for kv in status.values} | {"_level": status.level}
-        return {}
-
-    def send_and_collect(self, images: list[Image]) -> list:
-        start = len(self.decisions)
-        for image in images:
-            self.images.publish(image)
-            self.spin()
-        self.wait(lambda: len(self.decisions) >= start + len(images), f"{len(images)} decisions")
-        return self.decisions[start:]
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-
-
-def start_classifier(tmp_path, models_dir: Path, namespace: str, **parameters):
-    _, command = launch_command(namespace=namespace, model_path="a", log_level="info")
-    overrides = {
-        "models_dir": str(models_dir),
-        "image_topics": "[camera/image]",
-        "qos_reliability": "reliable",
-        "qos_depth": "1000",
-        "num_threads": "1",
-        **{k: str(v) for k, v in parameters.items()},
-    }
-    command += [arg for k, v in overrides.items() for arg in ("-p", f"{k}:={v}")]
-    return ros_process(command, tmp_path / f"classifier_{namespace}.log")
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +100,11 @@ def test_frames_get_one_decision_array_each_with_header_and_cherry_count(frames_
     assert [a.header.stamp.sec for a in arrays] == [1000, 1001, 1002]
     assert [len(a.decisions) for a in arrays] == [3, 0, 15]
     assert all(a.source_topic == "/line1/camera/image" for a in arrays)
-    decision = arrays[0].decisions[0]
-    assert decision.region.width == decision.region.height == 128
+    decision, region = arrays[0].decisions[0], arrays[0].decisions[0].region
+    # the region is the cherry's box (56 x 52 px drawn at 300, 250), not the 128 px crop
+    assert 40 < region.width < 70 and 40 < region.height < 70
+    assert region.x_offset < 300 < region.x_offset + region.width
+    assert region.y_offset < 250 < region.y_offset + region.height
     assert sum(decision.probabilities) == pytest.approx(1.0, abs=1e-4)
 
 

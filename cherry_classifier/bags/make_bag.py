@@ -1,0 +1,307 @@
+"""Write replay bags from labelled crops, layered production frames or synthetic frames.
+
+``cherry-bag-make OUT`` with one source:
+
+- ``--crops ROOT``: a training layout (``ROOT/<class>/...`` or ``ROOT/{train,val,test}/<class>``,
+  see :mod:`cherry_classifier.training.data`): one image per crop (crops mode), each labelled
+  with its folder's class over the whole image;
+- ``--frames DIR [DIR ...]``: layered trigger folders (like ``production_frames/<trigger>``, or
+  a folder of them): ``--mode frames`` stacks and aligns the layers by their encoder counts into
+  one bot1, bot2, top2 frame; ``--mode layers`` writes each layer, as taken, on its own mono
+  topic (``<topic>/bot1`` ...) for the node's layers mode. No labels;
+- ``--synthetic N``: N synthetic frames (``training.synth.render_frame``) with every cherry's
+  true class and box as labels.
+
+Images are raw ``sensor_msgs/Image`` (``--compressed none``; bgr8, or mono8 for layers) or
+``CompressedImage`` (png, jpeg) on ``<topic>/compressed``, as image_transport names them.
+Trigger ``i`` is stamped ``--start-s + i / --rate`` (header stamp = bag time; all images of one
+trigger share it), so the same inputs always give the same bag. ``frame_id`` names the sample.
+Labels go on ``/cherry_labels`` (see :mod:`.labels`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cherry_classifier.bags.io import BagSummary, BagWriter, bag_summary
+from cherry_classifier.bags.labels import LABELS_TOPIC, SYNTHETIC_TRUTH, Label, write_labels
+from cherry_classifier.bags.messages import COMPRESSIONS, image_message, image_msgtype
+from cherry_classifier.core.decision import LABEL_NAMES
+from cherry_classifier.imaging.layers import (
+    LAYER_ORDER,
+    load_layered_frame,
+    load_layers,
+    shift_along_belt,
+)
+from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX
+
+LOGGER = logging.getLogger(__name__)
+
+START_S = 1_700_000_000  # 2023-11-14T22:13:20Z: a fixed epoch keeps bags reproducible
+DEFAULT_RATE_HZ = 1.8  # frames per second on the line
+DATASET_FOLDER = "dataset folder"
+
+
+@dataclass
+class BagImage:
+    """One image to write: its topic, pixels, frame_id and labels (None: unlabelled)."""
+
+    topic: str
+    image: np.ndarray
+    frame_id: str
+    labels: list[Label] | None = None
+    encoding: str | None = None  # raw Image encoding (default mono8 / bgr8 by shape)
+    labels_topic: str | None = None  # where its labels go (default: the bag's labels topic)
+
+
+def image_topic(base: str, compression: str) -> str:
+    """``base`` for raw images, ``base/compressed`` for compressed ones (image_transport)."""
+    if compression == "none" or base.endswith("/compressed"):
+        return base
+    return base.rstrip("/") + "/compressed"
+
+
+def write_image_bag(
+    out: str | Path,
+    triggers: Iterable[Sequence[BagImage]],
+    storage: str = "sqlite3",
+    compression: str = "png",
+    rate_hz: float = DEFAULT_RATE_HZ,
+    start_s: float = START_S,
+    jpeg_quality: int = 90,
+    labels_topic: str = LABELS_TOPIC,
+) -> BagSummary:
+    """Write one trigger's images per step, stamped ``start_s + step / rate_hz``.
+
+    Image topics get ``/compressed`` appended when compressed (see :func:`image_topic`); the
+    labels of each labelled image are written on ``labels_topic`` with its header.
+    """
+    if rate_hz <= 0:
+        raise ValueError(f"rate must be > 0, got {rate_hz}")
+    msgtype = image_msgtype(compression)
+    start_ns = round(start_s * 1e9)
+    with BagWriter(out, storage, custom_data={"source": "cherry-bag-make"}) as bag:
+        for step, images in enumerate(triggers):
+            stamp = start_ns + round(step * 1e9 / rate_hz)
+            for item in images:
+                topic = image_topic(item.topic, compression)
+                bag.add_topic(topic, msgtype)
+                message = image_message(
+                    item.image, stamp, item.frame_id, compression, item.encoding, jpeg_quality
+                )
+                bag.write(topic, stamp, message)
+                if item.labels is not None:
+                    target = item.labels_topic or labels_topic
+                    write_labels(bag, topic, message.header, item.labels, stamp, target)
+    return bag_summary(out)
+
+
+# -- sources -------------------------------------------------------------------------------------
+def crop_folder_triggers(
+    root: str | Path,
+    topic: str = "/camera/crops",
+    split: str | None = None,
+    channels: Sequence[str] = LAYER_ORDER,
+    limit: int | None = None,
+) -> Iterator[list[BagImage]]:
+    """One crop per trigger from ``root/<class>/`` (or ``root/<split>/<class>/``).
+
+    Labels: the folder's class over the whole crop, origin "synthetic truth" when the folder
+    was written by cherry-synth (``SYNTHETIC.json``), else "dataset folder".
+    """
+    from cherry_classifier.training.data import SPLITS, read_samples  # torch: only when used
+
+    root = Path(root)
+    origin = SYNTHETIC_TRUTH if (root / "SYNTHETIC.json").exists() else DATASET_FOLDER
+    if split is not None:
+        bases = [root / split]
+    elif any((root / s).is_dir() for s in SPLITS):
+        bases = [root / s for s in SPLITS if (root / s).is_dir()]
+    else:
+        bases = [root]
+    count = 0
+    for base in bases:
+        for code, name in enumerate(LABEL_NAMES):
+            folder = base / name
+            if not folder.is_dir():
+                continue
+            for stem, crop in read_samples(folder, channels):
+                if limit is not None and count >= limit:
+                    return
+                height, width = crop.shape[:2]
+                label = Label((0, 0, width, height), code, origin)
+                frame_id = f"{base.relative_to(root).as_posix()}/{name}/{stem}".lstrip("./")
+                yield [BagImage(topic, crop, frame_id, [label])]
+                count += 1
+
+
+def trigger_folders(paths: Iterable[str | Path]) -> list[Path]:
+    """Trigger folders among ``paths``: each path, or its sub-folders, that hold layer images."""
+    found = []
+    for path in map(Path, paths):
+        candidates = [path, *sorted(p for p in path.iterdir() if p.is_dir())]
+        for folder in candidates:
+            try:
+                load_layers(folder)
+            except (ValueError, OSError):
+                continue
+            found.append(folder)
+    return found
+
+
+def production_triggers(
+    folders: Iterable[str | Path],
+    topic: str = "/camera/image",
+    mode: str = "frames",
+    layer_names: Sequence[str] = LAYER_ORDER,
+    labels: dict[str, list[Label]] | None = None,
+    labels_topic: str | None = None,
+) -> Iterator[list[BagImage]]:
+    """Layered trigger folders as stacked, aligned frames (``frames``) or mono layers (``layers``).
+
+    ``labels``: optional labels per trigger folder name (e.g. an annotated frame's boxes),
+    written on ``labels_topic`` (default: the bag's labels topic).
+    """
+    for folder in map(Path, folders):
+        frame_labels = (labels or {}).get(folder.name)
+        if mode == "frames":
+            frame = load_layered_frame(folder, layer_names)
+            yield [BagImage(topic, frame.image, frame.frame_id, frame_labels, None, labels_topic)]
+        elif mode == "layers":
+            layers = load_layers(folder, layer_names)
+            frame_id = load_layered_frame(folder, layer_names, align=False).frame_id
+            yield [  # labels (bot1 coordinates: the reference layer) go with the first layer
+                BagImage(
+                    f"{topic}/{name}",
+                    layers[name],
+                    f"{frame_id}/{name}",
+                    frame_labels if index == 0 else None,
+                    None,
+                    labels_topic,
+                )
+                for index, name in enumerate(layer_names)
+            ]
+        else:
+            raise ValueError(f"mode must be frames or layers, got {mode!r}")
+
+
+def synthetic_triggers(
+    count: int,
+    topic: str = "/camera/image",
+    cherries: int | Sequence[int] = 25,
+    seed: int = 0,
+    mode: str = "frames",
+    layer_names: Sequence[str] = LAYER_ORDER,
+    layer_offsets_px: Sequence[int] = DEFAULT_LAYER_OFFSETS_PX,
+) -> Iterator[list[BagImage]]:
+    """Synthetic frames with their truth; frame ``i`` depends only on (seed, i).
+
+    ``cherries``: per frame, or a sequence cycled over the frames.
+
+    ``layers`` mode writes the three channels on ``<topic>/<layer>`` as mono images, each moved
+    up the belt by its offset, as a camera takes them: the node's layer offsets realign them.
+    """
+    from cherry_classifier.training.synth import render_frame
+
+    for index in range(count):
+        number = cherries if isinstance(cherries, int) else cherries[index % len(cherries)]
+        frame = render_frame(np.random.default_rng([seed, index]), number)
+        labels = [
+            Label(tuple(box), LABEL_NAMES.index(name), SYNTHETIC_TRUTH)
+            for box, name in zip(frame.boxes, frame.labels, strict=True)
+        ]
+        frame_id = f"synthetic_{seed}_{index:04d}"
+        if mode == "frames":
+            yield [BagImage(topic, frame.image, frame_id, labels)]
+            continue
+        if mode != "layers":
+            raise ValueError(f"mode must be frames or layers, got {mode!r}")
+        images = []
+        for channel, (name, offset) in enumerate(zip(layer_names, layer_offsets_px, strict=True)):
+            plane = shift_along_belt(np.ascontiguousarray(frame.image[..., channel]), -offset)
+            images.append(
+                BagImage(
+                    f"{topic}/{name}",
+                    plane,
+                    f"{frame_id}/{name}",
+                    labels if channel == 0 else None,
+                )
+            )
+        yield images
+
+
+# -- command line --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cherry-bag-make",
+        description="Write a rosbag2 replay bag (images + /cherry_labels) from crops, layered "
+        "frames or synthetic frames.",
+    )
+    parser.add_argument("out", type=Path, help="bag folder to create (must not exist)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--crops", type=Path, help="labelled crop folders ROOT/<class>/...")
+    source.add_argument("--frames", type=Path, nargs="+", help="layered trigger folder(s)")
+    source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic frames")
+    parser.add_argument("--mode", choices=("frames", "layers"), default="frames")
+    parser.add_argument("--topic", help="image topic (default /camera/crops or /camera/image)")
+    parser.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
+    parser.add_argument("--compressed", choices=COMPRESSIONS, default="png")
+    parser.add_argument("--jpeg-quality", type=int, default=90)
+    parser.add_argument("--rate", type=float, default=DEFAULT_RATE_HZ, help="triggers per second")
+    parser.add_argument("--start-s", type=float, default=START_S, help="first stamp (epoch s)")
+    parser.add_argument("--split", help="--crops: only this split folder (train, val, test)")
+    parser.add_argument("--limit", type=int, help="--crops: at most this many crops")
+    parser.add_argument("--cherries", type=int, default=25, help="--synthetic: per frame")
+    parser.add_argument("--seed", type=int, default=0, help="--synthetic: seed")
+    parser.add_argument("--labels-topic", default=LABELS_TOPIC)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.crops is not None:
+        triggers = crop_folder_triggers(
+            args.crops, args.topic or "/camera/crops", args.split, limit=args.limit
+        )
+    elif args.frames is not None:
+        folders = trigger_folders(args.frames)
+        if not folders:
+            raise SystemExit(f"no layered trigger folders in {[str(p) for p in args.frames]}")
+        triggers = production_triggers(folders, args.topic or "/camera/image", args.mode)
+    else:
+        triggers = synthetic_triggers(
+            args.synthetic, args.topic or "/camera/image", args.cherries, args.seed, args.mode
+        )
+    summary = write_image_bag(
+        args.out,
+        triggers,
+        args.storage,
+        args.compressed,
+        args.rate,
+        args.start_s,
+        args.jpeg_quality,
+        args.labels_topic,
+    )
+    print_summary(summary)
+    return 0
+
+
+def print_summary(summary: BagSummary) -> None:
+    """What a bag holds: storage, size, duration, messages per topic."""
+    size = sum(p.stat().st_size for p in Path(summary.path).iterdir())
+    print(
+        f"wrote {summary.path} ({summary.storage}, {size / 1e6:.2f} MB, {summary.duration_s:.2f} s)"
+    )
+    for topic, (msgtype, count) in summary.topics.items():
+        print(f"  {topic}: {count} x {msgtype}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""ROS tools around a running classifier node: live bag replay and the line recorder."""

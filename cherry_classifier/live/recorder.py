@@ -1,0 +1,291 @@
+"""The line recorder: a classifier node's inputs and outputs into a rosbag2, for later evaluation.
+
+``cherry-record --ros-args -p output:=shift_0712 [-p capture_dir:=to_label]`` starts the
+``cherry_recorder`` node. It finds the classifier (``classifier_node``, default ``/classifier``)
+in the ROS graph, records the image topics it subscribes to, its ``decisions`` and
+``model_info``, ``/cherry_labels`` and ``/diagnostics`` (plus ``extra_topics``), as the exact
+bytes received, stamped with the receive time. Ctrl-C (or SIGTERM) closes the bag cleanly;
+``cherry-eval`` and ``cherry-replay`` read it back.
+
+With ``capture_dir`` set it also saves, for labelling, every crop the classifier decided MAYBE
+and a ``capture_sample_share`` of the others (see :mod:`cherry_classifier.training.capture`):
+it cuts them from the recorded image with the classifier's own crop extraction and parameters
+(read from the classifier at start-up), so each file is the crop the model saw.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from cherry_classifier_msgs.msg import CherryDecisionArray
+from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.srv import GetParameters
+from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.serialization import deserialize_message
+
+from cherry_classifier.bags.io import BagWriter, topic_qos
+from cherry_classifier.bags.labels import LABELS_TOPIC
+from cherry_classifier.imaging.localizer import LocalizerParams
+from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
+from cherry_classifier.live.replay import rclpy_message_class, stamp_key
+from cherry_classifier.training.capture import CapturePolicy, CropCapture
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+PIPELINE_PARAMETERS = ("input_mode", "crop_size", "layer_names", "layer_offsets_px")
+LOG_THROTTLE_S = 5.0
+IMAGE_QUEUE_DEPTH = 50  # frames of about 0.5-4 MB: bursts while a crop is being captured
+
+
+class RecorderNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("cherry_recorder", **node_kwargs)
+        self._declare("output", "", "bag folder to create (must not exist); empty: a dated name")
+        self._declare("storage", "mcap", "rosbag2 storage: mcap or sqlite3")
+        self._declare("classifier_node", "/classifier", "fully qualified classifier node name")
+        self._declare("extra_topics", [""], "more topics to record (any type)")
+        self._declare("capture_dir", "", "save MAYBE crops and a sample of the rest here")
+        self._declare("capture_sample_share", 0.02, "share of non-MAYBE crops captured")
+        self._declare("capture_max_crops", 10000, "stop capturing after this many crops")
+        self._declare("image_buffer", 32, "recent images kept per topic to cut captured crops from")
+        output = self._param("output") or time.strftime("cherry_%Y%m%d_%H%M%S")
+        self.output = Path(output)
+        self._writer = BagWriter(self.output, storage=self._param("storage"))
+        self._writer.__enter__()
+        self._recorded_topics: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+        self._capture = self._make_capture()
+        self._pipeline: FramePipeline | None = None
+        self._layer_topics: list[str] = []
+        self._images: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._parameters_client = self.create_client(
+            GetParameters, f"{self._param('classifier_node')}/get_parameters"
+        )
+        self._parameters_future = None
+        self.create_timer(0.5, self._discover)
+        self.get_logger().info(f"recording to {self.output} ({self._param('storage')})")
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _declare(self, name: str, default: Any, description: str) -> None:
+        self.declare_parameter(
+            name, default, ParameterDescriptor(description=description, read_only=True)
+        )
+
+    def _param(self, name: str) -> Any:
+        return self.get_parameter(name).value
+
+    def _make_capture(self) -> CropCapture | None:
+        folder = self._param("capture_dir")
+        if not folder:
+            return None
+        policy = CapturePolicy(
+            sample_share=self._param("capture_sample_share"),
+            max_crops=self._param("capture_max_crops"),
+        )
+        return CropCapture(folder, policy)
+
+    def _classifier_topics(self) -> tuple[list[tuple[str, str]], str]:
+        """(image topics it subscribes to with types, its namespace-qualified name)."""
+        full = self._param("classifier_node")
+        namespace, _, name = full.rpartition("/")
+        try:
+            subscribed = self.get_subscriber_names_and_types_by_node(name, namespace or "/")
+        except Exception:  # the node is not (yet) in the graph
+            return [], full
+        images = [(topic, types[0]) for topic, types in subscribed if types[0] in IMAGE_TYPES]
+        return images, full
+
+    def _discover(self) -> None:
+        """Subscribe to every wanted topic as it appears (the classifier may start later)."""
+        try:
+            self._discover_topics()
+        except Exception as error:  # keep recording what is already subscribed
+            self.get_logger().error(
+                f"topic discovery failed: {type(error).__name__}: {error}",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+
+    def _discover_topics(self) -> None:
+        images, classifier = self._classifier_topics()
+        wanted = {topic: msgtype for topic, msgtype in images}
+        for topic in (f"{classifier}/decisions", f"{classifier}/model_info", LABELS_TOPIC):
+            wanted.setdefault(topic, "")
+        wanted.setdefault("/diagnostics", "")
+        for topic in self._param("extra_topics"):
+            if topic:
+                wanted.setdefault(self.resolve_topic_name(topic), "")
+        known = dict(self.get_topic_names_and_types())
+        for topic, msgtype in wanted.items():
+            msgtype = msgtype or (known.get(topic) or [""])[0]
+            if topic not in self._recorded_topics and msgtype:
+                self._subscribe(topic, msgtype, topic in dict(images))
+        if images and self._capture is not None and self._pipeline is None:
+            self._request_pipeline([topic for topic, _ in images])
+
+    def _subscribe(self, topic: str, msgtype: str, is_image: bool) -> None:
+        if is_image:
+            qos = self._image_qos(topic)
+        elif topic.endswith("/model_info"):
+            qos = QoSProfile(
+                depth=1,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                reliability=ReliabilityPolicy.RELIABLE,
+            )
+        else:
+            qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        reliability = qos.reliability.name.lower()
+        durability = "transient_local" if topic.endswith("/model_info") else "volatile"
+        try:
+            message_class = rclpy_message_class(msgtype)
+            self._writer.add_topic(topic, msgtype, topic_qos(reliability, qos.depth, durability))
+        except (ImportError, AttributeError, ValueError) as error:  # BagError: unknown type
+            self.get_logger().warning(f"cannot record {topic} ({msgtype}): {error}")
+            self._recorded_topics[topic] = None
+            return
+
+        def callback(raw: bytes) -> None:
+            self._record(topic, msgtype, message_class, raw, is_image)
+
+        self._recorded_topics[topic] = self.create_subscription(
+            message_class, topic, callback, qos, raw=True
+        )
+        self.get_logger().info(f"recording {topic} ({msgtype})")
+
+    def _image_qos(self, topic: str) -> QoSProfile:
+        """Reliable when every publisher is (as rosbag2 does): no frame lost to the recorder;
+        best effort (sensor data) as soon as one camera publishes best effort."""
+        publishers = self.get_publishers_info_by_topic(topic)
+        reliable = bool(publishers) and all(
+            info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in publishers
+        )
+        return QoSProfile(
+            depth=IMAGE_QUEUE_DEPTH,
+            reliability=(
+                ReliabilityPolicy.RELIABLE if reliable else qos_profile_sensor_data.reliability
+            ),
+        )
+
+    def _request_pipeline(self, image_topics: list[str]) -> None:
+        """Ask the classifier for its crop-extraction parameters (once, asynchronously)."""
+        if self._parameters_future is not None or not self._parameters_client.service_is_ready():
+            return
+        localizer = [f"localizer.{name}" for name in LocalizerParams.__dataclass_fields__]
+        names = [*PIPELINE_PARAMETERS, *localizer]
+        self._parameters_future = self._parameters_client.call_async(
+            GetParameters.Request(names=names)
+        )
+
+        def done(future: Any) -> None:
+            values = dict(
+                zip(names, map(parameter_value_to_python, future.result().values), strict=True)
+            )
+            localizer_params = {
+                name.removeprefix("localizer."): values[name]
+                for name in localizer
+                if values.get(name) is not None
+            }
+            self._pipeline = FramePipeline(
+                values["input_mode"],
+                values["crop_size"],
+                localizer_params,
+                layer_names=values["layer_names"],
+                layer_offsets_px=values["layer_offsets_px"],
+            )
+            self._layer_topics = image_topics
+            self.get_logger().info(f"capturing crops ({values['input_mode']} mode)")
+
+        self._parameters_future.add_done_callback(done)
+
+    # -- recording ---------------------------------------------------------------------------
+    def _record(
+        self, topic: str, msgtype: str, message_class: type, raw: bytes, is_image: bool
+    ) -> None:
+        try:
+            self._writer.write_raw(topic, msgtype, self.get_clock().now().nanoseconds, raw)
+            self._counts[topic] = self._counts.get(topic, 0) + 1
+            if self._capture is None or self._pipeline is None:
+                return
+            if is_image:
+                self._keep_image(topic, deserialize_message(raw, message_class))
+            elif message_class is CherryDecisionArray:
+                self._capture_crops(deserialize_message(raw, message_class))
+        except Exception as error:  # a bad message never stops the recording
+            self.get_logger().error(
+                f"on {topic}: {type(error).__name__}: {error}",
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
+
+    def _keep_image(self, topic: str, message: Any) -> None:
+        """Keep the decoded image (layers mode: the joined frame) until its decisions come."""
+        image = decode_image(message, compressed=hasattr(message, "format"))
+        if self._pipeline.input_mode == "layers":
+            names = self._pipeline.layer_sync.layer_names
+            layer = names[self._layer_topics.index(topic)]
+            joined = self._pipeline.add_layer(layer, message.header, image)
+            if joined is None:
+                return
+            topic, message, image = ",".join(self._layer_topics), joined, joined.image
+        self._images[stamp_key(topic, message.header.stamp)] = image
+        while len(self._images) > self._param("image_buffer") * max(1, len(self._layer_topics)):
+            self._images.popitem(last=False)
+
+    def _capture_crops(self, array: CherryDecisionArray) -> None:
+        key = stamp_key(array.source_topic, array.header.stamp)
+        image = self._images.pop(key, None)
+        if image is None or not array.decisions:
+            return
+        crops, _ = self._pipeline.crops(image)
+        class_names = list(array.decisions[0].class_names)
+        for decision in array.decisions:
+            reason = self._capture.reason_to_keep(decision.label)
+            if reason is None or decision.index >= len(crops):
+                continue
+            self._capture.save(
+                crops[decision.index],
+                decision.label,
+                reason,
+                array.source_topic,
+                key[1],
+                decision.index,
+                decision.probabilities,
+                class_names,
+                model_id=array.model_id,
+                thresholds_version=array.thresholds_version,
+                fail_safe=decision.fail_safe,
+                frame_id=array.header.frame_id,
+            )
+
+    def close(self) -> None:
+        """Close the bag (writes metadata.yaml) and say what was recorded."""
+        self._writer.__exit__(None, None, None)
+        counts = ", ".join(f"{topic}: {n}" for topic, n in sorted(self._counts.items()))
+        captured = f"; {self._capture.kept} crops in {self._capture.root}" if self._capture else ""
+        self.get_logger().info(f"closed {self.output} ({counts or 'nothing recorded'}){captured}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = RecorderNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

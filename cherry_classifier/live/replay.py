@@ -1,0 +1,442 @@
+"""Live replay: a bag's images into a running classifier node, its decisions back as records.
+
+The images are published as the bag holds them (the recorded CDR bytes, headers untouched) at
+the recorded pace times ``speed``; every ``CherryDecisionArray`` the node publishes is joined
+back to its image by (source topic, header stamp), to the bag's labels by region (the same rule
+as offline evaluation) and turned into :class:`~cherry_classifier.bags.records.CherryRecord`\\ s
+with their end-to-end latency (publish to receipt). Images that got no decisions by the end are
+reported as lost: the node dropped them (see its ``/diagnostics``) or they never arrived.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cherry_classifier_msgs.msg import CherryDecisionArray, ModelInfo
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from cherry_classifier.bags.io import decode, iter_messages
+from cherry_classifier.bags.io import image_topics as bag_image_topics
+from cherry_classifier.bags.labels import LABELS_TOPIC, read_labels
+from cherry_classifier.bags.messages import stamp_ns
+from cherry_classifier.bags.records import RecordSet, frame_records
+from cherry_classifier.core.decision import Thresholds
+from cherry_classifier.processes import wait_until
+
+Key = tuple[str, int]  # (source topic, header stamp ns)
+
+
+@dataclass
+class ReplayOutcome:
+    """What a live replay sent, what came back, and the records made of it."""
+
+    records: RecordSet
+    sent: int
+    decided: int
+    lost: list[Key] = field(default_factory=list)
+    frame_latencies_s: list[float] = field(default_factory=list)
+    model_ids: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        latencies = np.asarray(self.frame_latencies_s, float)
+        percentiles = (
+            {f"p{q}": float(np.percentile(latencies, q)) for q in (50, 90, 99)}
+            if latencies.size
+            else {}
+        )
+        return {
+            "images_sent": self.sent,
+            "images_decided": self.decided,
+            "images_lost": len(self.lost),
+            "model_ids": self.model_ids,
+            "latency_s": percentiles,
+            "wall_s": self.wall_s,
+        }
+
+
+def rclpy_message_class(msgtype: str) -> type:
+    """``sensor_msgs/msg/Image`` -> the rclpy message class."""
+    package, kind, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+
+
+def stamp_key(source_topic: str, stamp: Any) -> Key:
+    return source_topic, int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class LiveReplay:
+    """Publishes a bag's image topics to a running node and collects its decision arrays.
+
+    ``node``: an rclpy node of the caller (spun here); ``topics``: the bag's image topics to
+    send (default: all), published under the same names; ``node_name``: the classifier node
+    (its ``~/decisions`` and ``~/model_info`` are read). ``speed``: 1 replays at the recorded
+    pace, 2 twice as fast, 0 as fast as possible.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        bag_path: str | Path,
+        topics: Sequence[str] | None = None,
+        speed: float = 1.0,
+        node_name: str = "/classifier",
+        labels_topic: str = LABELS_TOPIC,
+        depth: int = 100,
+    ) -> None:
+        if speed < 0:
+            raise ValueError(f"speed must be >= 0, got {speed}")
+        self.node = node
+        self.bag_path = Path(bag_path)
+        available = bag_image_topics(self.bag_path)
+        self.topics = list(topics) if topics is not None else sorted(available)
+        missing = [topic for topic in self.topics if topic not in available]
+        if missing:
+            raise ValueError(f"{bag_path} has no image topic(s) {missing}: {sorted(available)}")
+        self.speed = speed
+        self.labels = read_labels(self.bag_path, labels_topic)
+        self._executor = SingleThreadedExecutor(context=node.context)
+        self._executor.add_node(node)
+        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+        self._publishers = {
+            topic: node.create_publisher(rclpy_message_class(available[topic]), topic, qos)
+            for topic in self.topics
+        }
+        self._arrays: list[tuple[CherryDecisionArray, float]] = []
+        self._on_array: Callable[[CherryDecisionArray], None] | None = None
+        self._infos: list[ModelInfo] = []
+        self.exit_check: Callable[[], bool] = lambda: False  # True: the node process is gone
+        node.create_subscription(CherryDecisionArray, f"{node_name}/decisions", self._receive, qos)
+        latched = QoSProfile(
+            depth=1,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            reliability=ReliabilityPolicy.RELIABLE,
+        )
+        node.create_subscription(ModelInfo, f"{node_name}/model_info", self._infos.append, latched)
+
+    def _receive(self, array: CherryDecisionArray) -> None:
+        self._arrays.append((array, time.monotonic()))
+        if self._on_array is not None:
+            self._on_array(array)
+
+    def spin_once(self, timeout_s: float = 0.01) -> None:
+        self._executor.spin_once(timeout_sec=timeout_s)
+
+    def close(self) -> None:
+        """Stop spinning the node (the caller destroys it)."""
+        self._executor.remove_node(self.node)
+        self._executor.shutdown()
+
+    def model_info(self, timeout_s: float = 120.0) -> ModelInfo:
+        """The node's latched ModelInfo (what it runs), once it is up."""
+        wait_until(
+            lambda: bool(self._infos) or self.exit_check(),
+            timeout_s,
+            self.spin_once,
+            "the classifier's model_info",
+        )
+        if not self._infos:
+            raise RuntimeError("the classifier node exited before it published its model_info")
+        return self._infos[-1]
+
+    def wait_for_node(self, timeout_s: float = 60.0, settle_s: float = 1.0) -> None:
+        """Until every image topic has a subscriber, then ``settle_s`` for discovery to finish."""
+        wait_until(
+            lambda: all(p.get_subscription_count() > 0 for p in self._publishers.values()),
+            timeout_s,
+            self.spin_once,
+            f"a subscriber on {', '.join(self.topics)}",
+        )
+        end = time.monotonic() + settle_s
+        while time.monotonic() < end:
+            self.spin_once()
+
+    def run(
+        self,
+        on_array: Callable[[CherryDecisionArray], None] | None = None,
+        drain_timeout_s: float = 30.0,
+        layers_source: str | None = None,
+    ) -> ReplayOutcome:
+        """Publish every image, wait until each has decisions (or ``drain_timeout_s`` of
+        silence), and return the records; ``on_array`` sees each decision array on arrival."""
+        self._on_array = on_array
+        self._arrays.clear()
+        sent_at: dict[Key, float] = {}
+        started = time.monotonic()
+        first_ns: int | None = None
+        for message in iter_messages(self.bag_path, self.topics):
+            first_ns = message.timestamp_ns if first_ns is None else first_ns
+            if self.speed > 0:
+                due = started + (message.timestamp_ns - first_ns) * 1e-9 / self.speed
+                while time.monotonic() < due:
+                    self.spin_once(min(0.01, max(0.0, due - time.monotonic())))
+            key = (layers_source or message.topic, stamp_ns(decode(message).header))
+            sent_at.setdefault(key, time.monotonic())  # layers: the first layer of the set
+            self._publishers[message.topic].publish(message.raw)
+            self.spin_once(0.0)
+        self._drain(set(sent_at), drain_timeout_s)
+        outcome = self._outcome(sent_at)
+        outcome.wall_s = time.monotonic() - started
+        self._on_array = None
+        return outcome
+
+    def _drain(self, expected: set[Key], timeout_s: float) -> None:
+        last_count, quiet_since = -1, time.monotonic()
+        while True:
+            decided = {stamp_key(a.source_topic, a.header.stamp) for a, _ in self._arrays}
+            if expected <= decided:
+                return
+            if len(self._arrays) != last_count:
+                last_count, quiet_since = len(self._arrays), time.monotonic()
+            elif time.monotonic() - quiet_since > timeout_s:
+                return
+            self.spin_once(0.05)
+
+    def _outcome(self, sent_at: dict[Key, float]) -> ReplayOutcome:
+        class_names: tuple[str, ...] = ()
+        records = None
+        latencies, model_ids, decided = [], [], set()
+        for array, received in self._arrays:
+            key = stamp_key(array.source_topic, array.header.stamp)
+            if key not in sent_at or key in decided:
+                continue  # someone else's image, or a duplicate (counted nowhere)
+            decided.add(key)
+            latency = received - sent_at[key]
+            latencies.append(latency)
+            if array.model_id not in model_ids:
+                model_ids.append(array.model_id)
+            names = tuple(array.decisions[0].class_names) if array.decisions else class_names
+            class_names = names or class_names
+            if records is None and class_names:
+                records = RecordSet(class_names, model_id=array.model_id)
+            if records is None:
+                continue
+            frame_records(
+                records,
+                source_topic=array.source_topic,
+                stamp_ns=key[1],
+                frame_id=array.header.frame_id,
+                regions=[_box(d.region) for d in array.decisions],
+                probabilities=np.asarray(
+                    [d.probabilities for d in array.decisions], np.float32
+                ).reshape(len(array.decisions), len(class_names)),
+                decided=np.asarray([d.label for d in array.decisions], np.int64),
+                frame_labels=self._labels_for(array.source_topic, key[1]),
+                model_id=array.model_id,
+                latency_s=latency,
+                fail_safe=[d.fail_safe for d in array.decisions],
+            )
+        result = records or RecordSet(class_names or ("clean", "maybe", "pit"))
+        result.meta = {"bag": str(self.bag_path), "image_topics": self.topics, "live": True}
+        used = {
+            (a.pit_threshold, a.maybe_threshold, a.clean_threshold, a.thresholds_version)
+            for a, _ in self._arrays
+        }
+        if len(used) == 1:  # else they changed during the run: each array says its own
+            ((pit, maybe, clean, version),) = used
+            exact = (round(float(value), 6) for value in (pit, maybe, clean))  # float32 fields
+            result.meta["thresholds"] = Thresholds(*exact).to_dict()
+            result.meta["thresholds_version"] = version
+        lost = sorted(set(sent_at) - decided)
+        return ReplayOutcome(result, len(sent_at), len(decided), lost, latencies, model_ids)
+
+    def _labels_for(self, source_topic: str, stamp: int) -> list | None:
+        for key in (source_topic, *source_topic.split(",")):
+            found = self.labels.get((key, stamp))
+            if found is not None:
+                return found
+        return None
+
+
+def _box(region: Any) -> tuple[int, int, int, int]:
+    return int(region.x_offset), int(region.y_offset), int(region.width), int(region.height)
+
+
+# -- command line: cherry-replay -----------------------------------------------------------------
+def default_sample_bag() -> Path:
+    """The bundled sample bag: installed with the package, or in the source tree."""
+    from cherry_classifier.core.model_paths import package_share_dir
+
+    return package_share_dir() / "data" / "sample_bag"
+
+
+def parse_args(argv: Sequence[str] | None) -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="cherry-replay",
+        description="Replay a bag's images into the classifier node, live over DDS, and write "
+        "the evaluation report (decisions joined to the bag's labels, latency, drops).",
+    )
+    parser.add_argument(
+        "bag", nargs="?", type=Path, help="rosbag2 folder (default: the bundled sample bag)"
+    )
+    parser.add_argument("--model-path", default="", help="model for the node (default: params')")
+    parser.add_argument("--params-file", default="", help="node params (default: the package's)")
+    parser.add_argument("--speed", type=float, default=1.0, help="x recorded pace (0: flat out)")
+    parser.add_argument("--topics", nargs="*", help="bag image topics to send (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("log/replay"), help="report folder")
+    parser.add_argument(
+        "--attach",
+        action="store_true",
+        help="send to an already running node (its image_topics must be the bag's topics)",
+    )
+    parser.add_argument("--node", default="/classifier", help="the node's name (with --attach)")
+    parser.add_argument("--drain-timeout", type=float, default=30.0)
+    return parser.parse_args(argv)
+
+
+def node_overrides(bag: Path, topics: Sequence[str]) -> list[str]:
+    """``-p`` arguments that point a freshly started node at the bag's image topics."""
+    available = bag_image_topics(bag)
+    missing = sorted(set(topics) - set(available))
+    if missing:
+        raise ValueError(f"{bag} has no image topic(s) {missing}: {sorted(available)}")
+    types = {available[topic] for topic in topics}
+    if len(types) > 1:
+        raise ValueError(f"one node takes one transport; the topics mix {sorted(types)}")
+    transport = "compressed" if types == {"sensor_msgs/msg/CompressedImage"} else "raw"
+    return [
+        "-p",
+        f"image_topics:=[{','.join(topics)}]",
+        "-p",
+        f"image_transport:={transport}",
+        "-p",
+        "qos_reliability:=reliable",
+        "-p",
+        f"qos_depth:={max(10, 4 * len(topics))}",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``cherry-replay``: see :func:`parse_args`; exits 1 when images were lost."""
+    import contextlib
+    import sys
+
+    from cherry_classifier import dds_env
+
+    args = parse_args(argv)
+    args.bag = args.bag or default_sample_bag()
+    dds_env.apply()
+    import rclpy
+    from tqdm import tqdm
+
+    from cherry_classifier.bags.report import write_report
+    from cherry_classifier.launch_stub import launch_command
+    from cherry_classifier.processes import ros_process
+
+    try:
+        topics = args.topics or sorted(bag_image_topics(args.bag))
+        topic_parameters = node_overrides(args.bag, topics)
+    except (OSError, ValueError) as error:  # not a bag, no such topic: say so, no trace
+        raise SystemExit(f"cherry-replay: {error}") from error
+    rclpy.init()
+    node = rclpy.create_node("cherry_replay")
+    replay = LiveReplay(node, args.bag, topics, args.speed, args.node)
+    log_path = args.out / "classifier.log"
+    args.out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if not args.attach:
+            overrides = {"model_path": args.model_path, "params_file": args.params_file}
+            _, command = launch_command(**{k: v for k, v in overrides.items() if v})
+            command += topic_parameters
+            print(f"starting the classifier node (log: {log_path})")
+            process = stack.enter_context(ros_process(command, log_path))
+            replay.exit_check = lambda: process.poll() is not None
+        info = replay.model_info()
+        print(describe_model(info))
+        replay.wait_for_node()
+        total = sum(1 for _ in iter_messages(args.bag, topics))
+        with tqdm(total=total, unit="image", desc="decisions") as progress:
+
+            def show(array: CherryDecisionArray) -> None:
+                progress.set_postfix_str(verdict_line(array), refresh=False)
+                progress.update()
+
+            outcome = replay.run(show, args.drain_timeout)
+    label = f"{outcome.records.model_id or 'no model'} (live)"
+    md_path, json_path = write_report(
+        {label: outcome.records},
+        args.out,
+        drops={label: len(outcome.lost)},
+        title=f"Live replay of {args.bag.name}",
+    )
+    print_verdict(outcome, info)
+    print(f"\nreport: {md_path} (machine-readable: {json_path})")
+    replay.close()
+    node.destroy_node()
+    rclpy.try_shutdown()
+    if outcome.lost:
+        print(f"{len(outcome.lost)} of {outcome.sent} images got no decisions", file=sys.stderr)
+    return 1 if outcome.lost or not outcome.decided else 0
+
+
+def describe_model(info: ModelInfo) -> str:
+    if info.fail_safe or not info.model_id:
+        return "model: NONE: the node publishes fail-safe decisions (see its log)"
+    return (
+        f"model {info.model_id}: {info.architecture} ({info.backend}), classes "
+        f"{', '.join(info.class_names)}, from {info.path}; thresholds v{info.thresholds_version} "
+        f"pit {info.pit_threshold:.2f} / maybe {info.maybe_threshold:.2f} / "
+        f"clean {info.clean_threshold:.2f}"
+    )
+
+
+def verdict_line(array: CherryDecisionArray) -> str:
+    counts = np.bincount([d.label for d in array.decisions], minlength=3)
+    return (
+        f"{array.header.frame_id or array.source_topic}: {counts[0]} clean, {counts[1]} maybe, "
+        f"{counts[2]} pit"
+    )
+
+
+def print_verdict(outcome: ReplayOutcome, info: ModelInfo) -> None:
+    """Per camera: images and decisions; against the bag's labels: the line's metrics."""
+    from cherry_classifier.bags.metrics import record_metrics
+
+    records = outcome.records
+    print(
+        f"\n{'camera (source topic)':<34}{'cherries':>9}{'clean':>7}{'maybe':>7}{'pit':>5}"
+        f"{'labelled':>10}"
+    )
+    for topic in [*records.source_topics, None]:
+        subset = records if topic is None else records.subset(topic)
+        metrics = record_metrics(subset)
+        decided = metrics["decided"]
+        print(
+            f"{topic or 'all':<34}{metrics['decisions']:>9}{decided['clean']:>7}"
+            f"{decided['maybe']:>7}{decided['pit']:>5}{metrics['labelled']:>10}"
+        )
+    overall = record_metrics(records)
+    if overall["labelled"]:
+        print(
+            f"\nagainst the labels: pit recall (PIT or MAYBE) {overall['pit_recall']:.3f}, "
+            f"strict (PIT) {overall['pit_recall_strict']:.3f}, clean yield "
+            f"{overall['clean_yield']:.3f}, maybe rate {overall['maybe_rate']:.3f}, "
+            f"labelled cherries not found {sum(overall['missed_labels'].values())}"
+        )
+    summary = outcome.summary()
+    latency = summary["latency_s"]
+    timing = (
+        f"latency p50 {latency['p50'] * 1e3:.0f} ms, p99 {latency['p99'] * 1e3:.0f} ms"
+        if latency
+        else "no latency"
+    )
+    print(
+        f"{outcome.decided}/{outcome.sent} images decided by model "
+        f"{', '.join(outcome.model_ids) or 'none'} ({timing}; {len(outcome.lost)} lost)"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Cheap checks of incoming image messages before any pixel is copied, and per-kind counters.
+
+The node runs :meth:`InputGuard.check_raw` / :meth:`InputGuard.check_compressed` on each message
+before converting it, and :meth:`InputGuard.record` on anything the conversion or the localizer
+still refuses, so every refusal lands in exactly one counter (shown in /diagnostics) and a log
+line that says what was wrong, at most one per kind every ``log_period_s``.
+
+Refused (counted as input errors, the frame is not decided):
+  bad_encoding        encoding not in ``conversion.ENCODINGS``
+  bad_size            zero width or height, or more than ``MAX_PIXELS`` pixels (checked from the
+                      header, before allocating; compressed payloads are held to the same limit
+                      while decoding, via OpenCV's ``OPENCV_IO_MAX_IMAGE_PIXELS``)
+  bad_step            ``step`` shorter than a row, or not a whole number of samples
+  truncated_data      ``data`` shorter than ``step * height``
+  corrupt_compressed  a CompressedImage payload that is empty or does not decode
+  bad_image           anything else the conversion or the localizer refuses
+  internal_error      an unexpected exception (a bug: the message says which)
+
+Accepted but counted as warnings (header passthrough matters more than a clean clock):
+  long_data           ``data`` longer than ``step * height`` (the tail is ignored)
+  zero_stamp          header stamp 0.0
+  backwards_stamp     a stamp older than the previous one on the same topic (clock jump,
+                      publisher restart); in layers mode such layers simply form new sets,
+                      and stale sets still time out by arrival time
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cherry_classifier.imaging.conversion import ENCODINGS, MAX_PIXELS
+
+# Hold compressed payloads to the raw limit while decoding (read by OpenCV at its first decode).
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+
+ERROR_KINDS = (
+    "bad_encoding",
+    "bad_size",
+    "bad_step",
+    "truncated_data",
+    "corrupt_compressed",
+    "bad_image",
+    "internal_error",
+)
+WARNING_KINDS = ("long_data", "zero_stamp", "backwards_stamp")
+
+
+@dataclass(frozen=True)
+class InputFault:
+    """What is wrong with one message: a kind from ERROR_KINDS or WARNING_KINDS and a reason."""
+
+    kind: str
+    reason: str
+
+
+def raw_image_fault(
+    encoding: Any, height: int, width: int, step: int, data_length: int
+) -> InputFault | None:
+    """Why a sensor_msgs/Image with these fields cannot be converted, or None.
+
+    Mirrors the refusals of ``conversion.image_to_array`` from the header alone, so that a huge
+    or inconsistent header is refused before its data is copied.
+    """
+    if not isinstance(encoding, str) or encoding not in ENCODINGS:
+        return InputFault(
+            "bad_encoding", f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}"
+        )
+    channels, dtype, _ = ENCODINGS[encoding]
+    if width <= 0 or height <= 0:
+        return InputFault("bad_size", f"empty image: {width}x{height}")
+    if width * height > MAX_PIXELS:
+        return InputFault(
+            "bad_size", f"image too large: {width}x{height} is over {MAX_PIXELS} pixels"
+        )
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        return InputFault(
+            "bad_step",
+            f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)",
+        )
+    if step % dtype.itemsize:
+        return InputFault(
+            "bad_step", f"step {step} is not a whole number of {dtype.itemsize}-byte samples"
+        )
+    if data_length < step * height:
+        return InputFault(
+            "truncated_data",
+            f"data has {data_length} bytes; {width}x{height} {encoding} at step {step} "
+            f"needs {step * height}",
+        )
+    if data_length > step * height:
+        return InputFault(
+            "long_data", f"data has {data_length - step * height} bytes beyond step * height"
+        )
+    return None
+
+
+def compressed_fault(data_length: int) -> InputFault | None:
+    """Why a CompressedImage payload of this length is refused before decoding, or None."""
+    if data_length == 0:
+        return InputFault("corrupt_compressed", "empty CompressedImage payload")
+    return None
+
+
+@dataclass
+class InputGuard:
+    """Thread-safe per-kind counters, last stamps per topic and a per-kind log rate limit."""
+
+    log_period_s: float = 5.0
+    counts: dict[str, int] = field(default_factory=dict)
+    _last_stamp: dict[str, float] = field(default_factory=dict)
+    _last_log: dict[str, float] = field(default_factory=dict)
+    _suppressed: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_raw(self, message: Any) -> InputFault | None:
+        return raw_image_fault(
+            message.encoding, message.height, message.width, message.step, len(message.data)
+        )
+
+    def check_compressed(self, message: Any) -> InputFault | None:
+        return compressed_fault(len(message.data))
+
+    def check_stamp(self, source: str, stamp: Any) -> InputFault | None:
+        """A warning for a zero stamp or one older than the last on ``source`` (else None)."""
+        seconds = stamp.sec + stamp.nanosec * 1e-9
+        with self._lock:
+            previous = self._last_stamp.get(source)
+            self._last_stamp[source] = seconds
+        if seconds == 0.0:
+            return InputFault("zero_stamp", "header stamp is zero")
+        if previous is not None and seconds < previous:
+            return InputFault(
+                "backwards_stamp",
+                f"stamp {seconds:.3f} s is {previous - seconds:.3f} s older than the previous one",
+            )
+        return None
+
+    def record(self, fault: InputFault, now: float | None = None) -> str | None:
+        """Count ``fault``; return the log line to write, or None while its kind is throttled.
+
+        The line says how many of the same kind were not logged since the last one.
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.counts[fault.kind] = self.counts.get(fault.kind, 0) + 1
+            last = self._last_log.get(fault.kind)
+            if last is not None and now - last < self.log_period_s:
+                self._suppressed[fault.kind] = self._suppressed.get(fault.kind, 0) + 1
+                return None
+            self._last_log[fault.kind] = now
+            suppressed = self._suppressed.pop(fault.kind, 0)
+        more = f" (+{suppressed} more of this kind not logged)" if suppressed else ""
+        return f"{fault.kind}: {fault.reason}{more}"
+
+    def snapshot(self) -> dict[str, int]:
+        """Every kind's count (zeros included), errors first."""
+        with self._lock:
+            return {kind: self.counts.get(kind, 0) for kind in ERROR_KINDS + WARNING_KINDS}
+
+    @property
+    def errors(self) -> int:
+        with self._lock:
+            return sum(self.counts.get(kind, 0) for kind in ERROR_KINDS)

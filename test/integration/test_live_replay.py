@@ -1,0 +1,209 @@
+"""Bags through a live node: live vs offline verdicts, the threshold sweep, the recorder, the
+README's main command. Real node processes over localhost DDS, real rosbag2 bags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
+
+from cherry_classifier import dds_env  # noqa: E402
+from cherry_classifier.bags.io import bag_summary, decode, iter_messages  # noqa: E402
+from cherry_classifier.bags.make_bag import synthetic_triggers, write_image_bag  # noqa: E402
+from cherry_classifier.bags.metrics import (  # noqa: E402
+    decisions_at,
+    record_metrics,
+    recorded_thresholds,
+)
+from cherry_classifier.bags.offline import evaluate_bag  # noqa: E402
+from cherry_classifier.core.classifier import Classifier  # noqa: E402
+from cherry_classifier.core.decision import Thresholds  # noqa: E402
+from cherry_classifier.core.model_paths import default_models_dir  # noqa: E402
+from cherry_classifier.imaging.pipeline import FramePipeline, decode_image  # noqa: E402
+from cherry_classifier.launch_stub import launch_command, launch_commands  # noqa: E402
+from cherry_classifier.live.replay import LiveReplay, node_overrides  # noqa: E402
+from cherry_classifier.processes import process_output, ros_process, wait_until  # noqa: E402
+
+pytestmark = pytest.mark.ros
+NAMESPACE = "replay"
+NODE = f"/{NAMESPACE}/classifier"
+TOPICS = ["/line1/image/compressed", "/line2/image/compressed"]
+
+
+@pytest.fixture(scope="module")
+def labelled_bag(tmp_path_factory) -> Path:
+    """Two cameras, 4 triggers of synthetic frames with their truth, PNG in sqlite3."""
+    path = tmp_path_factory.mktemp("live") / "labelled"
+    line1 = synthetic_triggers(4, "/line1/image", cherries=(8, 22, 14, 27), seed=5)
+    line2 = synthetic_triggers(4, "/line2/image", cherries=(18, 11, 25, 6), seed=6)
+    write_image_bag(path, (a + b for a, b in zip(line1, line2, strict=True)), "sqlite3", "png")
+    return path
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, labelled_bag):
+    """The classifier (as the launch file starts it, bundled model) and a replay client."""
+    folder = tmp_path_factory.mktemp("live_node")
+    _, command = launch_command(namespace=NAMESPACE, log_level="info")
+    command += node_overrides(labelled_bag, TOPICS)
+    command += ["-p", "max_frame_age_ms:=0.0"]  # no deadline: a slow CI machine drops nothing
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("replay_client", context=context)
+    with ros_process(command, folder / "classifier.log") as process:
+        replay = LiveReplay(node, labelled_bag, TOPICS, speed=2.0, node_name=NODE)
+        replay.exit_check = lambda: process.poll() is not None
+        replay.model_info()
+        replay.wait_for_node()
+        replay.folder = folder
+        yield replay
+        replay.close()
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="module")
+def first_run(live):
+    return live.run(drain_timeout_s=30.0)
+
+
+def keyed(records):
+    return {(r.source_topic, r.stamp_ns, r.index): r for r in records.records}
+
+
+def set_parameters(replay: LiveReplay, **values) -> None:
+    client = AsyncParameterClient(replay.node, NODE)
+    wait_until(lambda: client.services_are_ready(), 30, replay.spin_once, "parameter services")
+    future = client.set_parameters([Parameter(k, value=v) for k, v in values.items()])
+    wait_until(future.done, 30, replay.spin_once, f"set {values}")
+    assert all(result.successful for result in future.result().results), future.result()
+
+
+def test_live_and_offline_verdicts_are_identical(labelled_bag, first_run):
+    assert first_run.sent == 8 and first_run.decided == 8 and not first_run.lost
+    live_records = first_run.records
+    classifier = Classifier.from_path(default_models_dir() / "default")
+    offline = evaluate_bag(
+        labelled_bag,
+        classifier,
+        thresholds=recorded_thresholds(live_records),
+        input_mode="frames",
+        image_topics=TOPICS,
+    )
+    live_by_key, offline_by_key = keyed(live_records), keyed(offline)
+    assert live_by_key.keys() == offline_by_key.keys()
+    assert len(live_by_key) == 8 + 22 + 14 + 27 + 18 + 11 + 25 + 6
+    for key, live_record in live_by_key.items():
+        offline_record = offline_by_key[key]
+        assert live_record.label == offline_record.label, key
+        assert live_record.truth == offline_record.truth, key
+        assert live_record.region == offline_record.region, key
+        np.testing.assert_allclose(
+            live_record.probabilities, offline_record.probabilities, atol=1e-5
+        )
+    assert live_records.model_id == offline.model_id == classifier.model_id
+    live_metrics, offline_metrics = record_metrics(live_records), record_metrics(offline)
+    for name in ("confusion", "pit_recall", "clean_yield", "maybe_rate", "decided", "labelled"):
+        assert live_metrics[name] == offline_metrics[name], name
+    assert live_metrics["labelled"] == len(live_by_key)  # every decision found its label
+    assert np.all(first_run.records.latencies > 0)
+
+
+def test_the_threshold_sweep_reproduces_live_decisions_at_the_swept_point(live, first_run):
+    swept = Thresholds(pit_threshold=0.9, maybe_threshold=0.02, clean_threshold=0.97)
+    predicted = decisions_at(first_run.records, swept)
+    assert not np.array_equal(predicted, first_run.records.labels)  # the sweep changes some
+    set_parameters(
+        live,
+        pit_threshold=swept.pit_threshold,
+        maybe_threshold=swept.maybe_threshold,
+        clean_threshold=swept.clean_threshold,
+    )
+    second = live.run(drain_timeout_s=30.0)
+    assert second.decided == 8 and not second.lost
+    assert recorded_thresholds(second.records) == swept
+    before, after = keyed(first_run.records), keyed(second.records)
+    assert before.keys() == after.keys()
+    expected = dict(zip(before, predicted, strict=True))
+    assert {key: record.label for key, record in after.items()} == expected
+
+
+def test_recorder_writes_a_bag_that_evaluates_alike_and_captures_crops(live, labelled_bag):
+    folder = live.folder
+    output, capture = folder / "recorded", folder / "captured"
+    launched = launch_commands(
+        namespace=NAMESPACE, record="true", record_output=str(output), capture_dir=str(capture)
+    )
+    (command,) = [command for node, command in launched if node.executable == "recorder_node"]
+    command += ["-p", "capture_sample_share:=1.0"]
+    log = folder / "recorder.log"
+    with ros_process(command, log) as recorder:
+        publishers = live._publishers.values()
+        wait_until(
+            lambda: (
+                all(p.get_subscription_count() >= 2 for p in publishers)
+                and "capturing crops" in process_output(log)
+            ),
+            60,
+            live.spin_once,
+            "the recorder to subscribe and read the classifier's parameters",
+        )
+        deadline = time.monotonic() + 1.0  # discovery settles on the recorder's side too
+        wait_until(lambda: time.monotonic() > deadline, 5, live.spin_once, "discovery")
+        run = live.run(drain_timeout_s=30.0)
+        deadline = time.monotonic() + 1.0  # the last decisions reach the recorder too
+        wait_until(lambda: time.monotonic() > deadline, 5, live.spin_once, "the last messages")
+    assert recorder.returncode == 0, process_output(log)
+    assert run.decided == 8
+
+    summary = bag_summary(output)
+    assert summary.topics[f"{NODE}/decisions"][1] == 8
+    assert summary.topics[f"{NODE}/model_info"][1] >= 1
+    for topic in TOPICS:
+        assert summary.topics[topic] == ("sensor_msgs/msg/CompressedImage", 4)
+    recorded_images = [m.raw for m in iter_messages(output, TOPICS)]
+    assert sorted(recorded_images) == sorted(m.raw for m in iter_messages(labelled_bag, TOPICS))
+
+    # every decision was captured (sample share 1), each the very crop the model saw
+    lines = (capture / "captured.jsonl").read_text().splitlines()
+    assert len(lines) == len(run.records)
+    pipeline = FramePipeline("frames")
+    crops = {
+        (m.topic, m.timestamp_ns): pipeline.crops(decode_image(decode(m), compressed=True))[0]
+        for m in iter_messages(labelled_bag, TOPICS)
+    }
+    decided = {(r.source_topic, r.stamp_ns, r.index): r.label for r in run.records.records}
+    for entry in map(json.loads, lines):
+        key = (entry["source_topic"], entry["stamp_ns"], entry["index"])
+        assert entry["decided"] == ("clean", "maybe", "pit")[decided[key]]
+        assert entry["model_id"] == run.model_ids[0] and len(entry["probabilities"]) == 3
+        saved = cv2.imread(str(capture / entry["file"]), cv2.IMREAD_COLOR)
+        np.testing.assert_array_equal(saved, crops[key[:2]][key[2]])
+
+
+def test_the_readme_main_command_runs_to_completion(tmp_path):
+    """``./scripts/demo.sh`` runs ``python -m cherry_classifier.demo`` after the bootstrap."""
+    out = tmp_path / "demo"
+    completed = subprocess.run(
+        [sys.executable, "-m", "cherry_classifier.demo", "--speed", "3", "--out", str(out)],
+        env=dds_env.localhost_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "15/15 images decided" in completed.stdout
+    assert "report:" in completed.stdout
+    assert (out / "report.md").is_file() and (out / "report.json").is_file()
+    assert (out / "latency.png").is_file() and (out / "sweep.png").is_file()
