@@ -55,18 +55,20 @@ def test_hot_swaps_under_load_decide_each_frame_once_by_the_model_they_name(crop
     crop = np.random.default_rng(0).integers(0, 255, (96, 96, 3), np.uint8)
     sent, stop = 0, threading.Event()
 
-    def stream() -> None:  # 40 frames/s while the main thread swaps
+    def stream() -> None:  # 20 frames/s while the main thread swaps (within what the node
+        # takes from DDS while it also loads models on 2 cores: beyond, its reliable input queue
+        # (qos_depth) overflows and DDS itself drops frames before the node sees them)
         nonlocal sent
         while not stop.is_set():
             client.images.publish(image_msg(crop, "bgr8", 10_000 + sent, "swap"))
             sent += 1
-            time.sleep(0.025)
+            time.sleep(0.05)
 
     thread = threading.Thread(target=stream)
     thread.start()
     swaps = 0
     try:
-        for target in ["pit", "clean"] * 16:
+        for target in ["pit", "clean"] * 12:
             response = client.swap_to(target)
             assert response.success, response.message
             swaps += 1
@@ -74,12 +76,19 @@ def test_hot_swaps_under_load_decide_each_frame_once_by_the_model_they_name(crop
         stop.set()
         thread.join()
 
+    seen: list[tuple] = []
+
     def accounted(values: dict) -> bool:
         decided = int(values["frames_decided"]) - int(before["frames_decided"])
         dropped = int(values["frames_dropped"]) - int(before["frames_dropped"])
+        received = int(values["frames_received"]) - int(before["frames_received"])
+        seen[:] = [(sent, received, decided, dropped, len(client.decisions) - start)]
         return decided + dropped == sent and len(client.decisions) - start == decided
 
-    after = client.fresh_status(topic_status, accounted)
+    try:
+        after = client.fresh_status(topic_status, accounted)
+    except TimeoutError as error:
+        raise AssertionError(f"(sent, received, decided, dropped, client saw): {seen}") from error
     arrays = client.decisions[start:]
     stamps = [a.header.stamp.sec for a in arrays]
     assert len(stamps) == len(set(stamps)), "a frame was decided twice"
