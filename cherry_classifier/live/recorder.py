@@ -29,14 +29,13 @@ from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
 
-from cherry_classifier.bags.io import BagWriter, topic_qos
+from cherry_classifier.bags.io import IMAGE_TYPES, BagWriter, topic_qos
 from cherry_classifier.bags.labels import LABELS_TOPIC
 from cherry_classifier.imaging.localizer import LocalizerParams
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
 from cherry_classifier.live.replay import rclpy_message_class, stamp_key
 from cherry_classifier.training.capture import CapturePolicy, CropCapture
 
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 PIPELINE_PARAMETERS = ("input_mode", "crop_size", "layer_names", "layer_offsets_px")
 LOG_THROTTLE_S = 5.0
 IMAGE_QUEUE_DEPTH = 50  # frames of about 0.5-4 MB: bursts while a crop is being captured
@@ -232,12 +231,12 @@ class RecorderNode(Node):
             if joined is None:
                 return
             topic, message, image = ",".join(self._layer_topics), joined, joined.image
-        self._images[stamp_key(topic, message.header.stamp)] = image
+        self._images[stamp_key(topic, message.header)] = image
         while len(self._images) > self._param("image_buffer") * max(1, len(self._layer_topics)):
             self._images.popitem(last=False)
 
     def _capture_crops(self, array: CherryDecisionArray) -> None:
-        key = stamp_key(array.source_topic, array.header.stamp)
+        key = stamp_key(array.source_topic, array.header)
         image = self._images.pop(key, None)
         if image is None or not array.decisions:
             return

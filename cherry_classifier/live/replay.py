@@ -23,12 +23,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from cherry_classifier.bags.io import decode, iter_messages
+from cherry_classifier.bags.io import bag_summary, decode, iter_messages
 from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC, read_labels
 from cherry_classifier.bags.messages import stamp_ns
 from cherry_classifier.bags.records import RecordSet, frame_records
-from cherry_classifier.core.decision import Thresholds
+from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
 from cherry_classifier.processes import wait_until
 
 Key = tuple[str, int]  # (source topic, header stamp ns)
@@ -69,8 +69,8 @@ def rclpy_message_class(msgtype: str) -> type:
     return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
-def stamp_key(source_topic: str, stamp: Any) -> Key:
-    return source_topic, int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+def stamp_key(source_topic: str, header: Any) -> Key:
+    return source_topic, stamp_ns(header)
 
 
 class LiveReplay:
@@ -191,7 +191,7 @@ class LiveReplay:
     def _drain(self, expected: set[Key], timeout_s: float) -> None:
         last_count, quiet_since = -1, time.monotonic()
         while True:
-            decided = {stamp_key(a.source_topic, a.header.stamp) for a, _ in self._arrays}
+            decided = {stamp_key(a.source_topic, a.header) for a, _ in self._arrays}
             if expected <= decided:
                 return
             if len(self._arrays) != last_count:
@@ -201,11 +201,14 @@ class LiveReplay:
             self.spin_once(0.05)
 
     def _outcome(self, sent_at: dict[Key, float]) -> ReplayOutcome:
-        class_names: tuple[str, ...] = ()
-        records = None
+        class_names = next(
+            (tuple(d.class_names) for a, _ in self._arrays for d in a.decisions),
+            LABEL_NAMES,  # no cherry decided at all: the label codes' names
+        )
+        result = RecordSet(class_names)
         latencies, model_ids, decided = [], [], set()
         for array, received in self._arrays:
-            key = stamp_key(array.source_topic, array.header.stamp)
+            key = stamp_key(array.source_topic, array.header)
             if key not in sent_at or key in decided:
                 continue  # someone else's image, or a duplicate (counted nowhere)
             decided.add(key)
@@ -213,14 +216,8 @@ class LiveReplay:
             latencies.append(latency)
             if array.model_id not in model_ids:
                 model_ids.append(array.model_id)
-            names = tuple(array.decisions[0].class_names) if array.decisions else class_names
-            class_names = names or class_names
-            if records is None and class_names:
-                records = RecordSet(class_names, model_id=array.model_id)
-            if records is None:
-                continue
             frame_records(
-                records,
+                result,
                 source_topic=array.source_topic,
                 stamp_ns=key[1],
                 frame_id=array.header.frame_id,
@@ -234,7 +231,7 @@ class LiveReplay:
                 latency_s=latency,
                 fail_safe=[d.fail_safe for d in array.decisions],
             )
-        result = records or RecordSet(class_names or ("clean", "maybe", "pit"))
+        result.model_id = model_ids[0] if model_ids else ""
         result.meta = {"bag": str(self.bag_path), "image_topics": self.topics, "live": True}
         used = {
             (a.pit_threshold, a.maybe_threshold, a.clean_threshold, a.thresholds_version)
@@ -354,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = replay.model_info()
         print(describe_model(info))
         replay.wait_for_node()
-        total = sum(1 for _ in iter_messages(args.bag, topics))
+        total = sum(bag_summary(args.bag).topics[topic][1] for topic in topics)
         with tqdm(total=total, unit="image", desc="decisions") as progress:
 
             def show(array: CherryDecisionArray) -> None:

@@ -51,10 +51,8 @@ class CropCapture:
         self.policy = policy or CapturePolicy()
         self._rng = np.random.default_rng(self.policy.seed)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.kept = sum(1 for _ in (self.root / INDEX_FILE).open()) if self._index_exists() else 0
-
-    def _index_exists(self) -> bool:
-        return (self.root / INDEX_FILE).is_file()
+        index = self.root / INDEX_FILE  # crops kept before a restart count towards the limit
+        self.kept = index.read_text().count("\n") if index.is_file() else 0
 
     def reason_to_keep(self, label: int) -> str | None:
         """Why to keep a crop decided ``label`` ("decided maybe", "sample") or None to skip it.
