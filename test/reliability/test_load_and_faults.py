@@ -162,7 +162,10 @@ def test_layers_survive_a_missing_topic_corrupt_layers_and_clock_jumps(tmp_path,
             client.node.create_publisher(CompressedImage, f"/layered/{t}", RELIABLE) for t in topics
         ]
         client.settle(publishers)
-        frame = synthetic_frame([(300, 250), (900, 200), (1700, 300)])
+        # A 800 x 200 part of a frame: each layer is a ~50 kB message. Fragmented messages of a
+        # few hundred kB now and then reach a subscriber seconds late over localhost Fast DDS
+        # (README, "Under fault and overload"), which this test is not about.
+        frame = synthetic_frame([(300, 250), (900, 200), (1700, 300)])[150:350, 200:1000]
         payloads = [array_to_compressed(frame[..., i], "jpg") for i in range(3)]
         _, bomb = cv2.imencode(".png", np.zeros((9000, 9000), np.uint8))  # 81 Mpx in 94 kB
 
