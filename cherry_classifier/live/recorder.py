@@ -7,6 +7,12 @@ in the ROS graph, records the image topics it subscribes to, its ``decisions`` a
 bytes received, stamped with the receive time. Ctrl-C (or SIGTERM) closes the bag cleanly;
 ``cherry-eval`` and ``cherry-replay`` read it back.
 
+Image topics follow their publishers, as they come and go: a topic is subscribed only once a
+publisher is seen, reliable while every publisher is (a best-effort reader loses whole frames
+over Fast DDS, see ``docs/benchmarks.md``), best effort as soon as one is not, and re-subscribed
+whenever that choice changes. ``/diagnostics`` (status ``<recorder>: recording``) says, per
+topic, the reliability it records with and how many messages are in the bag.
+
 With ``capture_dir`` set it also saves, for labelling, every crop the classifier decided MAYBE
 and a ``capture_sample_share`` of the others (see :mod:`cherry_classifier.training.capture`):
 it cuts them from the recorded image with the classifier's own crop extraction and parameters
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cherry_classifier_msgs.msg import CherryDecisionArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rcl_interfaces.srv import GetParameters
 from rclpy.node import Node
@@ -58,17 +65,21 @@ class RecorderNode(Node):
         self.output = Path(output)
         self._writer = BagWriter(self.output, storage=self._param("storage"))
         self._writer.__enter__()
-        self._recorded_topics: dict[str, Any] = {}
+        self._recorded_topics: dict[str, Any] = {}  # topic -> subscription (None: refused)
+        self._image_reliability: dict[str, ReliabilityPolicy] = {}  # as subscribed now
         self._counts: dict[str, int] = {}
         self._capture = self._make_capture()
         self._pipeline: FramePipeline | None = None
         self._layer_topics: list[str] = []
-        self._images: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._images: OrderedDict[tuple[str, int], Any] = OrderedDict()  # awaiting decisions
+        self._waiting_arrays: OrderedDict[tuple[str, int], Any] = OrderedDict()  # awaiting images
         self._parameters_client = self.create_client(
             GetParameters, f"{self._param('classifier_node')}/get_parameters"
         )
         self._parameters_future = None
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(0.5, self._discover)
+        self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"recording to {self.output} ({self._param('storage')})")
 
     # -- set-up ------------------------------------------------------------------------------
@@ -121,33 +132,69 @@ class RecorderNode(Node):
             if topic:
                 wanted.setdefault(self.resolve_topic_name(topic), "")
         known = dict(self.get_topic_names_and_types())
+        image_topics = dict(images)
         for topic, msgtype in wanted.items():
             msgtype = msgtype or (known.get(topic) or [""])[0]
-            if topic not in self._recorded_topics and msgtype:
-                self._subscribe(topic, msgtype, topic in dict(images))
+            if not msgtype:
+                continue
+            if topic in image_topics:
+                self._follow_image_publishers(topic, msgtype)
+            elif topic not in self._recorded_topics:
+                self._subscribe(topic, msgtype, self._other_qos(topic))
         if images and self._capture is not None and self._pipeline is None:
             self._request_pipeline([topic for topic, _ in images])
 
-    def _subscribe(self, topic: str, msgtype: str, is_image: bool) -> None:
-        if is_image:
-            qos = self._image_qos(topic)
-        elif topic.endswith("/model_info"):
-            qos = QoSProfile(
+    def _follow_image_publishers(self, topic: str, msgtype: str) -> None:
+        """(Re-)subscribe an image topic with the reliability its publishers call for."""
+        wanted = self._image_reliability_for(topic)
+        current = self._image_reliability.get(topic)
+        if wanted is None or wanted == current or self._recorded_topics.get(topic, 0) is None:
+            return  # no publisher yet, already right, or a type that cannot be recorded
+        subscription = self._recorded_topics.pop(topic, None)
+        if subscription is not None:
+            self.destroy_subscription(subscription)
+            self.get_logger().info(
+                f"{topic}: publishers changed, re-subscribing {wanted.name.lower()}"
+            )
+        qos = QoSProfile(depth=IMAGE_QUEUE_DEPTH, reliability=wanted)
+        if self._subscribe(topic, msgtype, qos, is_image=True, first=current is None):
+            self._image_reliability[topic] = wanted
+
+    def _image_reliability_for(self, topic: str) -> ReliabilityPolicy | None:
+        """Reliable when every publisher is (as rosbag2 does): no frame lost to the recorder;
+        best effort as soon as one camera publishes best effort; None while none publishes."""
+        publishers = self.get_publishers_info_by_topic(topic)
+        if not publishers:
+            return None
+        if all(p.qos_profile.reliability == ReliabilityPolicy.RELIABLE for p in publishers):
+            return ReliabilityPolicy.RELIABLE
+        return qos_profile_sensor_data.reliability
+
+    @staticmethod
+    def _other_qos(topic: str) -> QoSProfile:
+        if topic.endswith("/model_info"):
+            return QoSProfile(
                 depth=1,
                 durability=DurabilityPolicy.TRANSIENT_LOCAL,
                 reliability=ReliabilityPolicy.RELIABLE,
             )
-        else:
-            qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        return QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+    def _subscribe(
+        self, topic: str, msgtype: str, qos: QoSProfile, is_image: bool = False, first: bool = True
+    ) -> bool:
         reliability = qos.reliability.name.lower()
-        durability = "transient_local" if topic.endswith("/model_info") else "volatile"
+        durability = qos.durability.name.lower()
         try:
             message_class = rclpy_message_class(msgtype)
-            self._writer.add_topic(topic, msgtype, topic_qos(reliability, qos.depth, durability))
+            if first:
+                self._writer.add_topic(
+                    topic, msgtype, topic_qos(reliability, qos.depth, durability)
+                )
         except (ImportError, AttributeError, ValueError) as error:  # BagError: unknown type
             self.get_logger().warning(f"cannot record {topic} ({msgtype}): {error}")
             self._recorded_topics[topic] = None
-            return
+            return False
 
         def callback(raw: bytes) -> None:
             self._record(topic, msgtype, message_class, raw, is_image)
@@ -155,21 +202,38 @@ class RecorderNode(Node):
         self._recorded_topics[topic] = self.create_subscription(
             message_class, topic, callback, qos, raw=True
         )
-        self.get_logger().info(f"recording {topic} ({msgtype})")
+        self.get_logger().info(f"recording {topic} ({msgtype}, {reliability})")
+        return True
 
-    def _image_qos(self, topic: str) -> QoSProfile:
-        """Reliable when every publisher is (as rosbag2 does): no frame lost to the recorder;
-        best effort (sensor data) as soon as one camera publishes best effort."""
-        publishers = self.get_publishers_info_by_topic(topic)
-        reliable = bool(publishers) and all(
-            info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in publishers
-        )
-        return QoSProfile(
-            depth=IMAGE_QUEUE_DEPTH,
-            reliability=(
-                ReliabilityPolicy.RELIABLE if reliable else qos_profile_sensor_data.reliability
-            ),
-        )
+    def _publish_diagnostics(self) -> None:
+        """Per recorded topic: messages in the bag, and the image topics' reliability."""
+        try:
+            values = [KeyValue(key="bag", value=str(self.output))]
+            for topic in sorted(self._recorded_topics):
+                values.append(
+                    KeyValue(key=f"{topic} written", value=str(self._counts.get(topic, 0)))
+                )
+                reliability = self._image_reliability.get(topic)
+                if reliability is not None:  # an image topic: what it will receive from
+                    matched = self._recorded_topics[topic].get_publisher_count()
+                    values.append(
+                        KeyValue(key=f"{topic} reliability", value=reliability.name.lower())
+                    )
+                    values.append(KeyValue(key=f"{topic} matched publishers", value=str(matched)))
+            status = DiagnosticStatus(
+                level=DiagnosticStatus.OK,
+                name=f"{self.get_fully_qualified_name()}: recording",
+                message=f"{sum(self._counts.values())} messages on {len(self._counts)} topics",
+                hardware_id=self.get_fully_qualified_name(),
+                values=values,
+            )
+            array = DiagnosticArray(status=[status])
+            array.header.stamp = self.get_clock().now().to_msg()
+            self._diagnostics_pub.publish(array)
+        except Exception as error:  # diagnostics never stop the recording
+            self.get_logger().error(
+                f"diagnostics failed: {error}", throttle_duration_sec=LOG_THROTTLE_S
+            )
 
     def _request_pipeline(self, image_topics: list[str]) -> None:
         """Ask the classifier for its crop-extraction parameters (once, asynchronously)."""
@@ -231,15 +295,31 @@ class RecorderNode(Node):
             if joined is None:
                 return
             topic, message, image = ",".join(self._layer_topics), joined, joined.image
-        self._images[stamp_key(topic, message.header)] = image
-        while len(self._images) > self._param("image_buffer") * max(1, len(self._layer_topics)):
-            self._images.popitem(last=False)
+        key = stamp_key(topic, message.header)
+        array = self._waiting_arrays.pop(key, None)
+        if array is not None:  # its decisions came first (a small message overtakes a frame)
+            self._capture_from(image, array)
+            return
+        self._images[key] = image
+        self._trim(self._images)
+
+    def _trim(self, buffer: OrderedDict) -> None:
+        while len(buffer) > self._param("image_buffer") * max(1, len(self._layer_topics)):
+            buffer.popitem(last=False)
 
     def _capture_crops(self, array: CherryDecisionArray) -> None:
+        if not array.decisions:
+            return
         key = stamp_key(array.source_topic, array.header)
         image = self._images.pop(key, None)
-        if image is None or not array.decisions:
+        if image is None:  # the image is still on its way: capture when it is recorded
+            self._waiting_arrays[key] = array
+            self._trim(self._waiting_arrays)
             return
+        self._capture_from(image, array)
+
+    def _capture_from(self, image: Any, array: CherryDecisionArray) -> None:
+        key = stamp_key(array.source_topic, array.header)
         crops, _ = self._pipeline.crops(image)
         class_names = list(array.decisions[0].class_names)
         for decision in array.decisions:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -15,6 +14,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 
@@ -148,22 +148,38 @@ def test_recorder_writes_a_bag_that_evaluates_alike_and_captures_crops(live, lab
     (command,) = [command for node, command in launched if node.executable == "recorder_node"]
     command += ["-p", "capture_sample_share:=1.0"]
     log = folder / "recorder.log"
-    with ros_process(command, log) as recorder:
-        publishers = live._publishers.values()
-        wait_until(
-            lambda: (
-                all(p.get_subscription_count() >= 2 for p in publishers)
-                and "capturing crops" in process_output(log)
-            ),
-            60,
-            live.spin_once,
-            "the recorder to subscribe and read the classifier's parameters",
+    status: dict[str, str] = {}
+
+    def on_diagnostics(array: DiagnosticArray) -> None:
+        for entry in array.status:
+            if entry.name == f"/{NAMESPACE}/cherry_recorder: recording":
+                status.clear()
+                status.update({kv.key: kv.value for kv in entry.values})
+
+    live.node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+
+    def will_receive() -> bool:
+        """The recorder holds a reliable subscription matched to each of our publishers, from
+        both ends (a volatile reader skips what was sent before it matched the writer)."""
+        return (
+            all(status.get(f"{topic} reliability") == "reliable" for topic in TOPICS)
+            and all(int(status.get(f"{topic} matched publishers", 0)) >= 1 for topic in TOPICS)
+            and all(p.get_subscription_count() >= 2 for p in live._publishers.values())
+            and "capturing crops" in process_output(log)
         )
-        deadline = time.monotonic() + 1.0  # discovery settles on the recorder's side too
-        wait_until(lambda: time.monotonic() > deadline, 5, live.spin_once, "discovery")
+
+    def written(topic: str) -> int:
+        return int(status.get(f"{topic} written", 0))
+
+    with ros_process(command, log) as recorder:
+        wait_until(will_receive, 60, live.spin_once, "the recorder's reliable subscriptions")
         run = live.run(drain_timeout_s=30.0)
-        deadline = time.monotonic() + 1.0  # the last decisions reach the recorder too
-        wait_until(lambda: time.monotonic() > deadline, 5, live.spin_once, "the last messages")
+        wait_until(
+            lambda: written(f"{NODE}/decisions") >= 8 and all(written(t) >= 4 for t in TOPICS),
+            30,
+            live.spin_once,
+            "the recorder to write every image and decision array",
+        )
     assert recorder.returncode == 0, process_output(log)
     assert run.decided == 8
 
