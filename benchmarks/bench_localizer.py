@@ -4,6 +4,10 @@
 
 Real frames are read from ``$CHERRY_SHARED_DIR/data/production_frames`` (default
 ``<repo>/../shared``) when present, stacked bot1, bot2, top2 and aligned like production.
+
+The last line is the figure the localizer is held to (it was once a test's wall-clock assertion;
+speed is this benchmark's job): the median locate time over every timed run of every frame,
+against the target of 10 ms a frame (the localizer must never dominate inference).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from cherry_classifier.imaging.layers import load_layered_frame  # noqa: E402
 from cherry_classifier.imaging.localizer import CherryLocalizer, cut_crops  # noqa: E402
+
+TARGET_MS = 10.0  # a 2464x500 frame must be located in well under one batch's inference
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -79,19 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     localizer = CherryLocalizer()
     print(
         f"{len(frames)} {'real' if use_real else 'synthetic'} frames, {args.repeats} runs each, "
-        f"cv2 threads {cv2.getNumThreads()}"
+        f"cv2 threads {cv2.getNumThreads()}, load average (1 min) {os.getloadavg()[0]:.2f}"
     )
     print(f"{'frame':<26}{'found':>6}{'cut':>5}{'locate p50':>12}{'p99':>8}{'crops p50':>11}")
+    every_locate: list[np.ndarray] = []
     for name, image in frames:
         located = localizer.locate(image)
         flagged = CherryLocalizer(_flagging(localizer)).locate(image)
         locate = timings_ms(lambda image=image: localizer.locate(image), args.repeats)
         crops = timings_ms(lambda image=image, r=located: cut_crops(image, r), args.repeats)
+        every_locate.append(locate)
         print(
             f"{name:<26}{len(located):>6}{len(flagged) - len(located):>5}"
             f"{np.percentile(locate, 50):>10.2f}ms{np.percentile(locate, 99):>6.2f}ms"
             f"{np.percentile(crops, 50):>9.2f}ms"
         )
+    median = float(np.median(np.concatenate(every_locate))) if every_locate else float("nan")
+    verdict = "within" if median < TARGET_MS else "OVER"
+    print(
+        f"locate median over all {len(frames)} frames: {median:.2f} ms "
+        f"({verdict} the {TARGET_MS:.0f} ms target)"
+    )
     return 0
 
 

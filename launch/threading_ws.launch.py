@@ -1,8 +1,13 @@
 """Start the cherry classifier with the threading workstation's parameters.
 
     ros2 launch cherry_classifier threading_ws.launch.py
+    ros2 launch cherry_classifier threading_ws.launch.py line:=true    # drop-in detection_server
     ros2 launch cherry_classifier threading_ws.launch.py namespace:=line2 \
         params_file:=/etc/cherry/line2.yaml model_path:=resnet50_v3 log_level:=debug
+
+Parameters come from ``params_file`` (default ``config/threading_ws.yaml``; with ``line:=true``
+``config/threading_ws_line.yaml``: the line camera's image sets in, the line buffer's
+CherryArray out). Key your own files ``/**/classifier:`` so that they apply under any namespace.
 
 The node is named ``classifier`` (``ros2 param set /classifier pit_threshold 0.7``) and its swap
 service is relative, so it resolves to ``/swap_model`` (``/<namespace>/swap_model`` with a
@@ -22,9 +27,19 @@ from launch_ros.substitutions import FindPackageShare
 from launch import LaunchDescription
 
 
+def _params_file(context):
+    chosen = LaunchConfiguration("params_file").perform(context)
+    if chosen:
+        return chosen
+    line = LaunchConfiguration("line").perform(context).lower() in ("true", "1", "yes")
+    profile = "threading_ws_line.yaml" if line else "threading_ws.yaml"
+    share = FindPackageShare("cherry_classifier")
+    return PathJoinSubstitution([share, "config", profile]).perform(context)
+
+
 def _nodes(context):
     model_path = LaunchConfiguration("model_path").perform(context)
-    parameters = [LaunchConfiguration("params_file")]
+    parameters = [_params_file(context)]
     if model_path:  # empty: keep the params file's model
         parameters.append({"model_path": model_path})
     log_level = ["--ros-args", "--log-level", LaunchConfiguration("log_level")]
@@ -70,10 +85,15 @@ def generate_launch_description():
             DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
             DeclareLaunchArgument(
                 "params_file",
-                default_value=PathJoinSubstitution(
-                    [FindPackageShare("cherry_classifier"), "config", "threading_ws.yaml"]
-                ),
-                description="parameters file",
+                default_value="",
+                description="parameters file, keyed /**/classifier (default: the package's "
+                "config/threading_ws.yaml, or config/threading_ws_line.yaml with line:=true)",
+            ),
+            DeclareLaunchArgument(
+                "line",
+                default_value="false",
+                description="true: drop-in for the line's detection_server (image sets in, "
+                "CherryArray and Detectionhdr out; needs the line's cherry_interfaces)",
             ),
             DeclareLaunchArgument(
                 "model_path",

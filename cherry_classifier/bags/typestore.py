@@ -2,7 +2,9 @@
 
 :func:`build_typestore` starts from rosbags' ROS 2 Kilted store (``Stores.ROS2_KILTED``: the
 standard ``sensor_msgs``, ``std_msgs``, ``builtin_interfaces`` ... definitions) and registers
-every ``cherry_classifier_msgs`` type from its ``.msg`` file. The standard definitions are
+every ``cherry_classifier_msgs`` type from its ``.msg`` file, and the line's own
+``cherry_interfaces`` message types from their embedded definitions
+(:mod:`cherry_classifier.bags.line_types`). The standard definitions are
 wire-compatible with the Kilted wheels rclpy uses: the same fields in the same order, so CDR
 bytes serialised by rclpy decode here and back, and the type hashes (RIHS01) written to
 ``metadata.yaml`` are the ones ``ros2 bag`` and rclpy compute.
@@ -16,6 +18,8 @@ from pathlib import Path
 
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
+
+from cherry_classifier.bags import line_types
 
 MSGS_PACKAGE = "cherry_classifier_msgs"
 STORE = Stores.ROS2_KILTED
@@ -39,10 +43,13 @@ def msg_dir() -> Path:
 
 @functools.cache
 def build_typestore() -> Typestore:
-    """ROS 2 Kilted standard types plus every ``cherry_classifier_msgs/msg/*`` type."""
+    """ROS 2 Kilted standard types, every ``cherry_classifier_msgs/msg/*`` type and the line's
+    ``cherry_interfaces/msg/*`` types."""
     store = get_typestore(STORE)
     types = {}
     for path in sorted(msg_dir().glob("*.msg")):
         types.update(get_types_from_msg(path.read_text(), f"{MSGS_PACKAGE}/msg/{path.stem}"))
+    for typename, definition in line_types.MSG_DEFINITIONS.items():
+        types.update(get_types_from_msg(definition, typename))
     store.register(types)
     return store

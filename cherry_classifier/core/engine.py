@@ -6,7 +6,8 @@ waiting frame arrived, runs the classifier and hands every completed frame to ``
 
 Guarantees, which the node and its tests rely on:
 - Bounded memory: at most ``max_queue_frames`` frames wait; beyond that the oldest waiting frame
-  is dropped whole and reported to ``on_drop``. Every submitted frame ends in exactly one of
+  of the source with the most frames waiting is dropped whole and reported to ``on_drop`` (so
+  under overload every input keeps its share). Every submitted frame ends in exactly one of
   ``on_result`` or ``on_drop``, and the counters say so exactly:
   ``frames_in == frames_out + frames_dropped + frames still queued``.
 - A deadline: with ``max_frame_age_s`` set, a frame that waited longer than that when its first
@@ -16,6 +17,12 @@ Guarantees, which the node and its tests rely on:
   frames, never inside one, and each result names the model that ran its crops.
 - Failures never escape: if inference raises, that batch's crops get fail-safe decisions
   (flagged), the error is counted, and the next batch runs normally.
+
+Time: every receipt time, deadline, latency and queue wait is read from ``EngineConfig.clock``
+(``time.monotonic`` unless injected; tests inject a fake clock so that deadline checks do not
+depend on the machine's speed). ``submit`` stamps a job's ``received`` from that clock unless the
+producer set it (on the same clock). Waiting for a batch to fill uses real time (a condition
+variable), re-reading the clock each time it wakes.
 
 Test-only fault injection: ``CHERRY_FAULT_INJECTION="inference_failure:every=N"`` in the
 environment (read by :func:`fault_injection_from_env`, which the node calls at start-up) makes
@@ -59,7 +66,8 @@ class FrameJob:
     regions: list[Any] = field(default_factory=list)
     header: Any = None
     image: np.ndarray | None = None
-    received: float = field(default_factory=time.monotonic)
+    trigger: Any = None  # the line's trigger (image_set mode: frame id, encoder count and mm)
+    received: float | None = None  # receipt, on the engine's clock: submit() stamps it if None
     sequence: int = -1
     started: float | None = None  # when its first crops were batched
 
@@ -93,6 +101,7 @@ class EngineConfig:
     fail_safe_label: int = 1  # MAYBE: a person looks at what the model could not decide
     max_frame_age_s: float | None = None  # None: no deadline (offline tools decide everything)
     fail_every_nth_batch: int = 0  # TEST ONLY: make every N-th batch raise (0: never)
+    clock: Callable[[], float] = time.monotonic  # seconds; injected by tests (a fake clock)
 
 
 def fault_injection_from_env(environ: dict[str, str] | None = None) -> int:
@@ -248,28 +257,48 @@ class InferenceEngine:
         self._thresholds = thresholds.validated()
         self._thresholds_version = 1
         self._waiting: deque[FrameJob] = deque()
+        self._queue_drops: dict[str, int] = {}  # per source: frames lost to a full queue
         self._current: _InProgress | None = None
         self._cond = threading.Condition()
         self._sequence = 0
         self._batches_started = 0
         self._running = False
         self._thread: threading.Thread | None = None
+        self._clock = config.clock
         self.stats = EngineStats()
 
     # -- producers ---------------------------------------------------------------------------
     def submit(self, job: FrameJob) -> None:
-        """Queue a frame; if the queue is full, the oldest waiting frame is dropped whole."""
+        """Queue a frame; if the queue is full, the busiest source's oldest frame is dropped."""
         dropped: list[FrameJob] = []
+        if job.received is None:
+            job.received = self._clock()
         with self._cond:
             job.sequence = self._sequence
             self._sequence += 1
             self.stats.count(self.stats.frames_in, job.source)
             self._waiting.append(job)
             while len(self._waiting) > self._config.max_queue_frames:
-                dropped.append(self._waiting.popleft())
+                dropped.append(self._pop_from_busiest_source())
             self._cond.notify_all()
         for old in dropped:
             self._drop(old, DROP_QUEUE_FULL)
+
+    def _pop_from_busiest_source(self) -> FrameJob:
+        """The oldest waiting frame of the source with the most frames waiting, so that under
+        overload every input keeps its share. Of sources tied for most, the one that lost the
+        fewest frames to a full queue so far pays (any fixed tie rule starves one of two
+        cameras sending at the same rate)."""
+        waiting: dict[str, int] = {}
+        for job in self._waiting:
+            waiting[job.source] = waiting.get(job.source, 0) + 1
+        busiest = max(waiting.values())
+        tied = [source for source, count in waiting.items() if count == busiest]
+        source = min(tied, key=lambda s: self._queue_drops.get(s, 0))
+        self._queue_drops[source] = self._queue_drops.get(source, 0) + 1
+        victim = next(job for job in self._waiting if job.source == source)
+        self._waiting.remove(victim)
+        return victim
 
     def _drop(self, job: FrameJob, reason: str) -> None:
         self.stats.record_drop(job.source, reason)
@@ -407,16 +436,16 @@ class InferenceEngine:
             return True  # no new frame may start with the old model once a swap is due
         if self._waiting_crops() >= self._config.max_batch_size:
             return True
-        return time.monotonic() - self._oldest_arrival() >= self._config.max_batch_delay_s
+        return self._clock() - self._oldest_arrival() >= self._config.max_batch_delay_s
 
     def _time_until_due(self) -> float:
         due = self._oldest_arrival() + self._config.max_batch_delay_s
-        return max(0.0005, due - time.monotonic())
+        return max(0.0005, due - self._clock())
 
     def _take_slices(self, expired: list[FrameJob]) -> list[tuple[_InProgress, int, int]]:
         slices: list[tuple[_InProgress, int, int]] = []
         room = self._config.max_batch_size
-        now = time.monotonic()
+        now = self._clock()
         max_age = self._config.max_frame_age_s
         while room > 0:
             if self._current is None:
@@ -460,7 +489,7 @@ class InferenceEngine:
             return np.zeros((0, num_classes), np.float32), False
         if model is None:
             return np.full((len(crops), num_classes), np.nan, np.float32), True
-        started = time.monotonic()
+        started = self._clock()
         self._batches_started += 1
         every = self._config.fail_every_nth_batch
         try:
@@ -477,7 +506,7 @@ class InferenceEngine:
             LOGGER.error("inference failed on a batch of %d crops: %s", len(crops), error)
             self.stats.record_failure(error)
             return np.full((len(crops), num_classes), np.nan, np.float32), True
-        self.stats.record_batch(len(crops), time.monotonic() - started)
+        self.stats.record_batch(len(crops), self._clock() - started)
         return probabilities, False
 
     def _complete(self, frame: _InProgress) -> None:
@@ -499,8 +528,11 @@ class InferenceEngine:
             class_names=class_names,
             thresholds=thresholds,
             thresholds_version=version,
-            latency_s=time.monotonic() - frame.job.received,
-            queue_wait_s=(frame.job.started or frame.job.received) - frame.job.received,
+            latency_s=self._clock() - frame.job.received,
+            queue_wait_s=(
+                frame.job.started if frame.job.started is not None else frame.job.received
+            )
+            - frame.job.received,
         )
         self.stats.record_result(result)
         frame.completed = True  # counted as decided: from here on it can no longer be dropped

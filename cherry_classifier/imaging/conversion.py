@@ -128,6 +128,32 @@ def mono16_to_mono8(array: np.ndarray, significant_bits: int = 16) -> np.ndarray
 
 
 # -- sensor_msgs/CompressedImage ------------------------------------------------------------------
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers
+
+
+def compressed_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG payload's header claims, read without decoding it;
+    None for other formats or a header too short to say."""
+    if data[:8] == PNG_SIGNATURE:
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            return None
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    position = 2
+    while position + 9 <= len(data):  # walk the segments up to the first frame header
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker in JPEG_SOF_MARKERS:
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
+            return width, height
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return None
+
+
 def compressed_to_array(fmt: str, data: Any) -> np.ndarray:
     """Decode a CompressedImage payload (jpeg, png, ... anything cv2.imdecode reads).
 

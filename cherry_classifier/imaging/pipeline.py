@@ -6,8 +6,9 @@ format, data).
 
 - :func:`decode_image`: the message's pixels as HxWx3 uint8 in the model's channel order;
 - :class:`FramePipeline`: the crops of one image in the node's input mode (``crops``: the image
-  is one crop; ``frames``/``layers``: the localizer finds the cherries and crops are cut around
-  them), and in layers mode the joining of mono layer images into one stacked frame.
+  is one crop; ``frames``/``layers``/``image_set``: the localizer finds the cherries and crops
+  are cut around them), and in layers mode the joining of mono layer images into one stacked
+  frame (image sets are joined by :mod:`cherry_classifier.imaging.image_set`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from cherry_classifier.imaging.layer_sync import LayerSynchronizer
 from cherry_classifier.imaging.layers import LAYER_ORDER, stack_layers
 from cherry_classifier.imaging.localizer import CherryLocalizer, LocalizerParams, Region, cut_crops
 
-INPUT_MODES = ("crops", "frames", "layers")
+INPUT_MODES = ("crops", "frames", "layers", "image_set")  # image_set: the line's ImageSetHdr
 DEFAULT_LAYER_OFFSETS_PX = (0, 13, 25)  # bot1, bot2, top2 on the threading workstation
 
 

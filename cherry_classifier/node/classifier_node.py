@@ -5,6 +5,11 @@ inference), the core's :class:`InferenceEngine` batches and classifies on its ow
 this node publishes one ``CherryDecisionArray`` per source image, the running model's
 ``ModelInfo`` (latched), ``/diagnostics`` and, while someone watches, ``~/debug_image``.
 
+On the line (``input_mode: image_set``, ``line_output: true``) it is a drop-in for the old
+``detection_server``: it reads the camera node's ``cherry_interfaces/ImageSetHdr``, aligns the
+layers by their encoder counts, and also publishes ``cherry_interfaces/CherryArray`` for the
+line's buffer and answers the old ``Detectionhdr`` service through the same engine.
+
 Under fault (README, "Under fault and overload"): no callback, service or timer lets an exception
 out; every refused image is counted by kind (see ``input_guard``); a bad start-up model leaves
 the node up, publishing flagged fail-safe decisions; frames past ``max_frame_age_ms`` are dropped
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +52,26 @@ from cherry_classifier.core.engine import (
 )
 from cherry_classifier.core.model_paths import default_models_dir
 from cherry_classifier.imaging.conversion import ImageFormatError, array_to_image_fields
+from cherry_classifier.imaging.image_set import (
+    ImageSetError,
+    JoinedSet,
+    LayerInput,
+    join_layers,
+    layers_of_detect_request,
+    layers_of_image_set,
+)
+from cherry_classifier.imaging.line_output import line_cherries
 from cherry_classifier.imaging.localizer import LocalizerParams, region_box
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
 from cherry_classifier.node import messages
 from cherry_classifier.node.diagnostics import DiagnosticsState, HealthReport
 from cherry_classifier.node.input_guard import ERROR_KINDS, InputFault, InputGuard
+from cherry_classifier.node.line_interfaces import LineInterfaces, load_line_interfaces
 from cherry_classifier.node.model_loading import ModelLoader, ModelRefusedError
 from cherry_classifier.node.parameters import (
     PARAMETERS,
     THRESHOLD_NAMES,
+    belt_transform_from,
     check_choice,
     check_startup,
     thresholds_from,
@@ -64,6 +80,22 @@ from cherry_classifier.node.parameters import (
 LOCALIZER_PREFIX = "localizer."
 DECISION_COLOURS_BGR = {0: (0, 200, 0), 1: (0, 200, 255), 2: (0, 0, 255)}  # clean, maybe, pit
 LOG_THROTTLE_S = 5.0
+DETECT_TIMEOUT_S = 10.0  # longest a Detectionhdr call waits for its frame's decisions
+BEST_EFFORT_HINT = (
+    "this node subscribes best effort, and Fast DDS's default transports lose large messages "
+    "sent best effort between processes (whole frames: none arrive, docs/transport.md); "
+    "set qos_reliability: reliable"
+)
+
+
+@dataclass
+class PendingDetect:
+    """A Detectionhdr call waiting for its frame: the result, or why it was dropped."""
+
+    job: FrameJob
+    done: threading.Event
+    result: FrameResult | None = None
+    dropped: str = ""
 
 
 class ClassifierNode(Node):
@@ -73,14 +105,24 @@ class ClassifierNode(Node):
         super().__init__("classifier", **node_kwargs)
         try:
             self._declare_parameters()
-        except ParameterException as error:  # wrong type or out of range at start-up
-            raise ValueError(str(error)) from error
-        check_startup({name: self._param(name) for name in PARAMETERS})
+            values = {name: self._param(name) for name in PARAMETERS}
+        except ParameterException as error:  # wrong type, out of range or unset at start-up
+            raise ValueError(f"{type(error).__name__}: {error}") from error
+        check_startup(values)
         self._fault_every = fault_injection_from_env()
         self._input_mode: str = self._param("input_mode")
         self._crop_size: int = self._param("crop_size")
         self._fail_safe_label = LABEL_NAMES.index(self._param("fail_safe_label"))
         self._models_dir = Path(self._param("models_dir") or default_models_dir())
+        if not self._models_dir.is_dir():
+            raise ValueError(f"models_dir {str(self._models_dir)!r} is not a folder")
+        self._line: LineInterfaces | None = None
+        if self._input_mode == "image_set" or self._param("line_output"):
+            why = "line_output" if self._param("line_output") else "input_mode image_set"
+            self._line = load_line_interfaces(why)
+        self._belt = belt_transform_from(values)
+        self._detect_pending: dict[int, PendingDetect] = {}
+        self._detect_lock = threading.Lock()
         self._loader = ModelLoader(
             models_dir=self._models_dir,
             backend=self._param("backend"),
@@ -91,7 +133,6 @@ class ClassifierNode(Node):
         self._layer_lock = threading.Lock()
         self._input_guard = InputGuard(log_period_s=LOG_THROTTLE_S)
         self._last_input: dict[str, float] = {}
-        self._diag_previous: dict[str, Any] = {}
         self._model_path = ""
         self._model_error = ""
         self._diagnostics_state = DiagnosticsState()
@@ -105,6 +146,11 @@ class ClassifierNode(Node):
         self._model_info_pub = self.create_publisher(ModelInfo, "~/model_info", latched)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._debug_pub = self.create_publisher(Image, "~/debug_image", 1)
+        self._line_pub = None
+        if self._param("line_output"):  # the line's buffer: reliable, as the old detector
+            self._line_pub = self.create_publisher(
+                self._line.CherryArray, self._param("line_detections_topic"), 10
+            )
 
         classifier = self._load_startup_model()
         self._engine = InferenceEngine(
@@ -130,6 +176,17 @@ class ClassifierNode(Node):
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self._input_subscriptions = self._subscribe_inputs()
+        if self._param("line_output"):
+            self._detect_service = self.create_service(
+                self._line.Detectionhdr,
+                self._param("line_detect_service"),
+                self._on_detect,
+                callback_group=MutuallyExclusiveCallbackGroup(),
+            )
+            self.get_logger().info(
+                f"line output: {self._line_pub.topic_name} (CherryArray) and "
+                f"{self._detect_service.srv_name} (Detectionhdr)"
+            )
         self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
         self._engine.start()
         self._publish_model_info()
@@ -292,14 +349,26 @@ class ClassifierNode(Node):
             durability=DurabilityPolicy.VOLATILE,
         )
         message_type = CompressedImage if compressed else Image
+        if self._input_mode == "image_set":
+            message_type = self._line.ImageSetHdr
         subscriptions = []
         for index, topic in enumerate(self._param("image_topics")):
+            try:
+                self.resolve_topic_name(topic)
+            except Exception as error:  # rclpy's InvalidTopicNameException and kin
+                raise ValueError(
+                    f"image_topics: {topic!r} is not a valid topic name ({error})"
+                ) from None
             layer_sync = self._pipeline.layer_sync
             layer = layer_sync.layer_names[index] if layer_sync else None
+            if self._input_mode == "image_set":
+                callback = self._make_image_set_callback(topic)
+            else:
+                callback = self._make_callback(topic, layer, compressed)
             subscription = self.create_subscription(
                 message_type,
                 topic,
-                self._make_callback(topic, layer, compressed),
+                callback,
                 qos,
                 # One group per topic: with a shared group, the multi-threaded executor skips a
                 # topic whose message arrived while another topic's callback ran, and takes it
@@ -332,7 +401,40 @@ class ClassifierNode(Node):
 
         return callback
 
-    def _admit(self, message: Any, source: str, compressed: bool) -> bool:
+    def _make_image_set_callback(self, topic: str):
+        source = self.resolve_topic_name(topic)
+
+        def callback(message: Any) -> None:
+            self._last_input[source] = time.monotonic()
+            try:
+                frame_id, layers = layers_of_image_set(message)
+                joined = self._join(source, frame_id, layers)
+                if joined is not None:
+                    self._submit(source, joined.header, joined.image, joined.trigger)
+            except Exception as error:  # never raise out of a callback
+                reason = f"unexpected {type(error).__name__}: {error}"
+                self._input_fault(source, InputFault("internal_error", reason))
+
+        return callback
+
+    def _join(self, source: str, frame_id: int, layers: list[LayerInput]) -> JoinedSet | None:
+        """Check each layer's header, then align and stack them (None: refused and counted)."""
+        for layer in layers:
+            if not self._admit(layer.image, source, compressed=False, check_stamp=False):
+                return None
+        try:
+            joined = join_layers(
+                frame_id, layers, self._param("layer_names"), self._param("encoder_px_per_count")
+            )
+        except (ImageSetError, ValueError) as error:  # ImageFormatError is a ValueError
+            self._input_fault(source, InputFault("bad_image", str(error)))
+            return None
+        stamp_fault = self._input_guard.check_stamp(source, joined.header.stamp)
+        if stamp_fault is not None:
+            self._input_fault(source, stamp_fault)
+        return joined
+
+    def _admit(self, message: Any, source: str, compressed: bool, check_stamp: bool = True) -> bool:
         """Header checks before any pixel is copied: refuse (False) or accept with warnings."""
         guard = self._input_guard
         fault = guard.check_compressed(message) if compressed else guard.check_raw(message)
@@ -340,6 +442,8 @@ class ClassifierNode(Node):
             self._input_fault(source, fault)
             if fault.kind in ERROR_KINDS:
                 return False
+        if not check_stamp:
+            return True
         stamp_fault = guard.check_stamp(source, message.header.stamp)
         if stamp_fault is not None:
             self._input_fault(source, stamp_fault)
@@ -371,26 +475,85 @@ class ClassifierNode(Node):
     def _layer_source(self) -> str:
         return ",".join(s.topic_name for s in self._input_subscriptions)
 
-    def _submit(self, source: str, header: Any, image: np.ndarray) -> None:
+    def _submit(self, source: str, header: Any, image: np.ndarray, trigger: Any = None) -> None:
+        self._engine.submit(self._job(source, header, image, trigger))
+
+    def _job(
+        self, source: str, header: Any, image: np.ndarray, trigger: Any, keep_image: bool = False
+    ) -> FrameJob:
         crops, regions = self._pipeline.crops(image)
-        keep_image = self._debug_pub.get_subscription_count() > 0
-        self._engine.submit(
-            FrameJob(
-                source=source,
-                crops=crops,
-                regions=regions,
-                header=header,
-                image=image if keep_image else None,
-            )
+        keep_image = keep_image or self._debug_pub.get_subscription_count() > 0
+        return FrameJob(
+            source=source,
+            crops=crops,
+            regions=regions,
+            header=header,
+            image=image if keep_image else None,
+            trigger=trigger,
+        )
+
+    # -- the old detector's service ----------------------------------------------------------
+    def _on_detect(self, request: Any, response: Any) -> Any:
+        """Detectionhdr: one trigger's layers in, the line's cherries out (same engine)."""
+        source = self._detect_service.srv_name
+        try:
+            frame_id, layers = layers_of_detect_request(request)
+            joined = self._join(source, frame_id, layers)
+            if joined is None:
+                return response  # refused and counted: no cherries
+            job = self._job(source, joined.header, joined.image, joined.trigger, keep_image=True)
+            pending = PendingDetect(job, threading.Event())
+            with self._detect_lock:
+                self._detect_pending[id(job)] = pending
+            self._engine.submit(job)
+            if not pending.done.wait(DETECT_TIMEOUT_S):
+                with self._detect_lock:
+                    self._detect_pending.pop(id(job), None)
+                self.get_logger().error(f"detect: frame {frame_id} not decided in time")
+                return response
+            if pending.result is None:
+                self.get_logger().warning(f"detect: frame {frame_id} dropped ({pending.dropped})")
+                return response
+            result = pending.result
+            response.cherries = self._line.cherries(self._line_cherries(result))
+            response.encoder_count = int(joined.trigger.encoder_mm)
+            response.keypoint_image = self._debug_image(result)
+        except Exception as error:  # never raise out of a service
+            self.get_logger().error(f"detect failed: {type(error).__name__}: {error}")
+        return response
+
+    def _take_pending_detect(self, job: FrameJob) -> PendingDetect | None:
+        with self._detect_lock:
+            return self._detect_pending.pop(id(job), None)
+
+    def _line_cherries(self, result: FrameResult) -> list:
+        return line_cherries(
+            result.job.regions,
+            result.decisions.labels,
+            result.job.trigger.frame_size,
+            self._belt,
+            self._param("line_side_margin_px"),
         )
 
     # -- outputs -----------------------------------------------------------------------------
     def _publish_result(self, result: FrameResult) -> None:
         self._decisions_pub.publish(messages.decision_array_msg(result))
+        pending = self._take_pending_detect(result.job)
+        if pending is not None:  # a Detectionhdr call: answered there, not on the topic
+            pending.result = result
+            pending.done.set()
+        elif self._line_pub is not None and result.job.trigger is not None:
+            cherries = self._line_cherries(result)
+            encoder_mm = result.job.trigger.encoder_mm
+            self._line_pub.publish(self._line.cherry_array(cherries, encoder_mm))
         if result.job.image is not None and self._debug_pub.get_subscription_count() > 0:
             self._debug_pub.publish(self._debug_image(result))
 
     def _on_drop(self, job: FrameJob, reason: str) -> None:
+        pending = self._take_pending_detect(job)
+        if pending is not None:
+            pending.dropped = reason
+            pending.done.set()
         self.get_logger().warning(
             f"dropped a frame from {job.source}: {reason}", throttle_duration_sec=LOG_THROTTLE_S
         )
@@ -436,6 +599,10 @@ class ClassifierNode(Node):
             fault_injection_every=self._fault_every,
             unmatched_layer_sets=layer_sync.unmatched_sets if layer_sync else 0,
             thresholds_version=self._engine.thresholds[1],
+            matched_publishers={
+                s.topic_name: s.get_publisher_count() for s in self._input_subscriptions
+            },
+            silence_hint=self._silence_hint(),
         )
         name = self.get_fully_qualified_name()
         array = DiagnosticArray(status=self._diagnostics_state.update(report, name))
@@ -444,11 +611,22 @@ class ClassifierNode(Node):
             self._log_publishers_qos(topic)
         return array
 
+    def _silence_hint(self) -> str:
+        """The likely cause when matched publishers send and nothing arrives, and its fix."""
+        if self._param("qos_reliability") == "best_effort":
+            return BEST_EFFORT_HINT
+        return "check that the publisher sends, and the QoS of each publisher (in the log)"
+
     def _log_publishers_qos(self, topic: str) -> None:
         """When nothing arrives, say who publishes and with which QoS (mismatches are common)."""
         publishers = self.get_publishers_info_by_topic(topic)
+        matched = sum(
+            s.get_publisher_count() for s in self._input_subscriptions if s.topic_name == topic
+        )
         if not publishers:
             detail = "no publisher on the topic"
+        elif matched:
+            detail = f"{matched} matched publisher(s), yet nothing arrives: {self._silence_hint()}"
         else:
             detail = "; ".join(
                 f"{info.node_namespace.rstrip('/')}/{info.node_name}: reliability "
@@ -463,5 +641,7 @@ class ClassifierNode(Node):
         )
 
     def destroy_node(self) -> None:
-        self._engine.stop()
+        engine = getattr(self, "_engine", None)  # absent when the configuration was refused
+        if engine is not None:
+            engine.stop()
         super().destroy_node()

@@ -36,6 +36,8 @@ class HealthReport:
     input_counts: dict[str, int] = field(default_factory=dict)
     max_frame_age_ms: float = 0.0
     fault_injection_every: int = 0
+    matched_publishers: dict[str, int] = field(default_factory=dict)  # per input topic
+    silence_hint: str = ""  # the likely cause when a matched publisher's messages never arrive
 
     def stale_topics(self) -> list[str]:
         return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
@@ -57,12 +59,19 @@ class DiagnosticsState:
             before = previous.stats["frames_in"].get(topic, 0) if previous else received
             rate = (received - before) / period if period else 0.0
             stale = topic in report.stale_topics()
+            matched = report.matched_publishers.get(topic, 0)
+            message = "receiving"
+            if stale:
+                message = f"no image for over {report.stale_after_s:.0f} s"
+                if matched:
+                    message += f" from {matched} matched publisher(s); {report.silence_hint}"
             statuses.append(
                 _status(
                     WARN if stale else OK,
                     f"{node_name}: input {topic}",
-                    f"no image for over {report.stale_after_s:.0f} s" if stale else "receiving",
+                    message,
                     {
+                        "matched_publishers": matched,
                         "rate_hz": rate,
                         "frames_received": received,
                         "frames_dropped": stats["frames_dropped"].get(topic, 0),

@@ -8,7 +8,8 @@ line that says what was wrong, at most one per kind every ``log_period_s``.
 Refused (counted as input errors, the frame is not decided):
   bad_encoding        encoding not in ``conversion.ENCODINGS``
   bad_size            zero width or height, or more than ``MAX_PIXELS`` pixels (checked from the
-                      header, before allocating; compressed payloads are held to the same limit
+                      header, before allocating; for PNG and JPEG payloads from the size their
+                      own header claims, other compressed formats are held to the same limit
                       while decoding, via OpenCV's ``OPENCV_IO_MAX_IMAGE_PIXELS``)
   bad_step            ``step`` shorter than a row, or not a whole number of samples
   truncated_data      ``data`` shorter than ``step * height``
@@ -32,10 +33,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cherry_classifier.imaging.conversion import ENCODINGS, MAX_PIXELS
+from cherry_classifier.imaging.conversion import ENCODINGS, MAX_PIXELS, compressed_dimensions
 
 # Hold compressed payloads to the raw limit while decoding (read by OpenCV at its first decode).
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
+COMPRESSED_HEADER_BYTES = 65536  # where a PNG's IHDR or a JPEG's frame header must be
 
 ERROR_KINDS = (
     "bad_encoding",
@@ -99,10 +101,22 @@ def raw_image_fault(
     return None
 
 
-def compressed_fault(data_length: int) -> InputFault | None:
-    """Why a CompressedImage payload of this length is refused before decoding, or None."""
-    if data_length == 0:
+def compressed_fault(data: bytes) -> InputFault | None:
+    """Why a CompressedImage payload is refused before decoding, or None: empty, or a PNG or
+    JPEG header that claims an empty image or more than ``MAX_PIXELS`` pixels."""
+    if len(data) == 0:
         return InputFault("corrupt_compressed", "empty CompressedImage payload")
+    size = compressed_dimensions(data[:COMPRESSED_HEADER_BYTES])
+    if size is None:
+        return None  # another format, or no header yet: the decoder decides
+    width, height = size
+    if width == 0 or height == 0:
+        return InputFault("bad_size", f"compressed header claims an empty image: {width}x{height}")
+    if width * height > MAX_PIXELS:
+        return InputFault(
+            "bad_size",
+            f"compressed header claims {width}x{height}, over {MAX_PIXELS} pixels",
+        )
     return None
 
 
@@ -123,7 +137,7 @@ class InputGuard:
         )
 
     def check_compressed(self, message: Any) -> InputFault | None:
-        return compressed_fault(len(message.data))
+        return compressed_fault(bytes(message.data[:COMPRESSED_HEADER_BYTES]))
 
     def check_stamp(self, source: str, stamp: Any) -> InputFault | None:
         """A warning for a zero stamp or one older than the last on ``source`` (else None)."""

@@ -34,6 +34,10 @@ def decision_array_msg(result: FrameResult) -> CherryDecisionArray:
     )
     if job.header is not None:
         message.header = job.header
+    trigger = job.trigger  # image_set mode: where on the belt the frame was taken
+    message.trigger_frame_id = trigger.frame_id if trigger is not None else -1
+    message.encoder_count = trigger.encoder_count if trigger is not None else -1
+    message.encoder_mm = trigger.encoder_mm if trigger is not None else -1
     class_names = list(result.class_names)
     message.decisions = [
         CherryDecision(

@@ -7,9 +7,12 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from cherry_classifier.core.backends import BACKENDS
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
+from cherry_classifier.imaging.layers import PX_PER_ENCODER_COUNT
+from cherry_classifier.imaging.line_output import AXES, BeltTransform
+from cherry_classifier.imaging.pipeline import INPUT_MODES
 
-INPUT_MODES = ("crops", "frames", "layers")
 RELIABILITIES = ("best_effort", "reliable")
 TRANSPORTS = ("raw", "compressed")
 THRESHOLD_NAMES = ("pit_threshold", "maybe_threshold", "clean_threshold")
@@ -26,6 +29,8 @@ class Spec:
     float_range: tuple[float, float] | None = None
     int_range: tuple[int, int] | None = None
     choices: tuple[str, ...] = ()
+    # How many entries an array parameter must have (0: any number, 1 or more).
+    length: int = 0
 
     def descriptor(self, name: str) -> ParameterDescriptor:
         constraints = f"one of {', '.join(self.choices)}" if self.choices else ""
@@ -92,6 +97,7 @@ PARAMETERS: dict[str, Spec] = {
         "eager",
         "inference backend: eager, torchscript, onnxruntime or a low-precision variant",
         ParameterType.PARAMETER_STRING,
+        choices=BACKENDS,
     ),
     "num_threads": Spec(
         0, "inference threads; 0: all cores", ParameterType.PARAMETER_INTEGER, int_range=(0, 256)
@@ -125,7 +131,8 @@ PARAMETERS: dict[str, Spec] = {
     # Inputs.
     "image_topics": Spec(
         ["image"],
-        "input topics (one per camera or line; one per layer in layers mode)",
+        "input topics (one per camera or line; one per layer in layers mode; the line camera's "
+        "image_set topic in image_set mode)",
         ParameterType.PARAMETER_STRING_ARRAY,
     ),
     "image_transport": Spec(
@@ -137,7 +144,8 @@ PARAMETERS: dict[str, Spec] = {
     "input_mode": Spec(
         "frames",
         "crops: each image is one cherry; frames: whole frames, cherries found by the localizer; "
-        "layers: mono layer topics joined by stamp into one frame",
+        "layers: mono layer topics joined by stamp into one frame; image_set: the line's "
+        "cherry_interfaces/ImageSetHdr, layers aligned by their encoder counts",
         ParameterType.PARAMETER_STRING,
         choices=INPUT_MODES,
     ),
@@ -149,12 +157,14 @@ PARAMETERS: dict[str, Spec] = {
     ),
     "layer_names": Spec(
         ["bot1", "bot2", "top2"],
-        "layers mode: channel name of each image_topics entry, in model channel order",
+        "channel names in model channel order; layers mode: of each image_topics entry; "
+        "image_set mode: the layers taken from each set (the first is the alignment reference)",
         ParameterType.PARAMETER_STRING_ARRAY,
     ),
     "layer_offsets_px": Spec(
         [0, 0, 0],
-        "layers mode: shift of each layer along the belt, in px, to align it with the first",
+        "layers mode only (no encoder counts there): shift of each layer along the belt, in px, "
+        "to align it with the first; image_set mode aligns by the layers' encoder counts",
         ParameterType.PARAMETER_INTEGER_ARRAY,
     ),
     "layer_sync_tolerance_ms": Spec(
@@ -169,14 +179,64 @@ PARAMETERS: dict[str, Spec] = {
         ParameterType.PARAMETER_DOUBLE,
         float_range=(1.0, 60000.0),
     ),
+    "encoder_px_per_count": Spec(
+        PX_PER_ENCODER_COUNT,
+        "image_set mode: rows of belt travel per encoder count (a layer moves down by "
+        "int((count - count_reference) * this))",
+        ParameterType.PARAMETER_DOUBLE,
+        float_range=(0.0, 100.0),
+    ),
     "qos_reliability": Spec(
-        "best_effort",
-        "input QoS reliability (sensor data: best_effort)",
+        "reliable",
+        "input QoS reliability; reliable matches the line camera and is the only one that "
+        "receives whole frames between processes over Fast DDS (docs/transport.md)",
         ParameterType.PARAMETER_STRING,
         choices=RELIABILITIES,
     ),
     "qos_depth": Spec(
-        5, "input QoS history depth", ParameterType.PARAMETER_INTEGER, int_range=(1, 1000)
+        10, "input QoS history depth", ParameterType.PARAMETER_INTEGER, int_range=(1, 1000)
+    ),
+    # The line's own output (drop-in for the old detection_server).
+    "line_output": Spec(
+        False,
+        "also publish cherry_interfaces/CherryArray for the line's buffer and serve the old "
+        "detector's Detectionhdr service (needs the line's cherry_interfaces package)",
+        ParameterType.PARAMETER_BOOL,
+    ),
+    "line_detections_topic": Spec(
+        "/detection_server/detections",
+        "line output: the CherryArray topic the line's buffer reads",
+        ParameterType.PARAMETER_STRING,
+    ),
+    "line_detect_service": Spec(
+        "/detection_server/detect",
+        "line output: the name of the Detectionhdr service",
+        ParameterType.PARAMETER_STRING,
+    ),
+    "line_origin_px": Spec(
+        [BeltTransform.origin_u, BeltTransform.origin_v],
+        "line output: frame pixel (u: column, v: row) at the belt's origin",
+        ParameterType.PARAMETER_DOUBLE_ARRAY,
+        length=2,
+    ),
+    "line_px_per_m": Spec(
+        BeltTransform.px_per_m,
+        "line output: frame pixels per metre of belt",
+        ParameterType.PARAMETER_DOUBLE,
+        float_range=(1.0, 1.0e6),
+    ),
+    "line_axes": Spec(
+        [BeltTransform.x_axis, BeltTransform.y_axis],
+        f"line output: the image axis of belt x and of belt y, each one of {', '.join(AXES)} "
+        "(x = -(v - origin_v) / px_per_m for '-v')",
+        ParameterType.PARAMETER_STRING_ARRAY,
+        length=2,
+    ),
+    "line_side_margin_px": Spec(
+        0,
+        "line output: a cherry whose box comes this close to the frame edge is type 3 (side)",
+        ParameterType.PARAMETER_INTEGER,
+        int_range=(0, 1000),
     ),
     # Monitoring.
     "stale_after_s": Spec(
@@ -205,7 +265,30 @@ def check_startup(values: dict[str, Any]) -> None:
         reason = check_choice(name, value)
         if reason:
             raise ValueError(reason)
+        length = PARAMETERS[name].length if name in PARAMETERS else 0
+        if length and len(value) != length:
+            raise ValueError(f"{name} needs {length} values, got {list(value)}")
     thresholds_from({name: values[name] for name in THRESHOLD_NAMES})
+    topics = [topic for topic in values["image_topics"] if topic.strip()]
+    if not topics or len(topics) != len(values["image_topics"]):
+        raise ValueError(
+            f"image_topics must name at least one topic, none empty: got {values['image_topics']}"
+        )
+    if values["input_mode"] == "image_set" and len(topics) != 1:
+        raise ValueError(f"image_set mode reads one ImageSetHdr topic, got image_topics {topics}")
+    if values["line_output"] and values["input_mode"] != "image_set":
+        raise ValueError(
+            "line_output needs input_mode image_set (the line's encoder position comes with "
+            f"its image sets), got input_mode {values['input_mode']}"
+        )
+    belt_transform_from(values)  # raises ValueError naming a bad axis or scale
+
+
+def belt_transform_from(values: dict[str, Any]) -> BeltTransform:
+    """The line output's pixel-to-metre transform from the node's parameters."""
+    origin_u, origin_v = values["line_origin_px"]
+    x_axis, y_axis = values["line_axes"]
+    return BeltTransform(origin_u, origin_v, values["line_px_per_m"], x_axis, y_axis)
 
 
 def check_choice(name: str, value: Any) -> str | None:

@@ -81,8 +81,10 @@ def write_variants(
 
 
 def write_params(path: Path, thresholds: Thresholds, model_path: str) -> None:
-    """``classifier: ros__parameters: {pit,maybe,clean}_threshold, model_path``."""
-    params = {"classifier": {"ros__parameters": {**thresholds.to_dict(), "model_path": model_path}}}
+    """``/**/classifier: ros__parameters: {pit,maybe,clean}_threshold, model_path`` (keyed to
+    apply under any namespace)."""
+    values = {**thresholds.to_dict(), "model_path": model_path}
+    params = {"/**/classifier": {"ros__parameters": values}}
     path.write_text(PARAMS_HEADER + yaml.safe_dump(params, sort_keys=False))
 
 

@@ -20,6 +20,7 @@ from cherry_classifier.bags.messages import COMPRESSED_IMAGE, IMAGE, header, ima
 from cherry_classifier.bags.typestore import build_typestore
 from cherry_classifier.core.decision import MAYBE, PIT
 from cherry_classifier.imaging.pipeline import decode_image
+from test.conftest import require
 
 STORAGE_FILES = {"sqlite3": ".db3", "mcap": ".mcap"}
 T0 = 1_700_000_000_000_000_000
@@ -104,9 +105,9 @@ def test_writer_refuses_existing_folders_unknown_topics_and_types(tmp_path):
 
 def test_rclpy_and_rosbags_agree_on_the_wire(tmp_path):
     """Bytes rclpy serialises are stored and decoded here, and the reverse (no DDS involved)."""
-    serialization = pytest.importorskip("rclpy.serialization")
-    msgs = pytest.importorskip("cherry_classifier_msgs.msg")
-    sensor_msgs = pytest.importorskip("sensor_msgs.msg")
+    serialization = require("rclpy.serialization", "comparing rclpy's bytes with rosbags'")
+    msgs = require("cherry_classifier_msgs.msg", "the package's own messages (colcon build)")
+    sensor_msgs = require("sensor_msgs.msg", "comparing rclpy's bytes with rosbags'")
 
     image = sensor_msgs.Image(height=2, width=3, encoding="mono8", step=3, data=bytes(range(6)))
     image.header.stamp.sec, image.header.frame_id = 7, "cam"

@@ -1,12 +1,11 @@
 """One factory for every architecture: any class count, never a download."""
 
-import importlib.util
-
 import pytest
 import torch
 
 from cherry_classifier.core.architectures import ARCHITECTURES, build_model
 from cherry_classifier.core.safe_io import ModelLoadError
+from test.conftest import require
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +19,8 @@ def no_downloads(monkeypatch):
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_every_architecture_builds_with_any_class_count(architecture):
-    if architecture == "convnextv2_tiny" and importlib.util.find_spec("timm") is None:
-        pytest.skip("timm is not installed (needed only for convnextv2_tiny)")
+    if architecture == "convnextv2_tiny":
+        require("timm", "the convnextv2_tiny architecture (a pinned dependency)")
     torch.manual_seed(0)
     for classes in (2, 3):
         model = build_model(architecture, classes).eval()

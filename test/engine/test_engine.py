@@ -55,6 +55,8 @@ class Collector:
             self.drops.append(job)
 
     def wait_for(self, total: int, timeout: float = 10.0) -> None:
+        """A hang guard, not a speed bound: the slowest test here (the swap test) took 0.4 s
+        on 2 shared cores (pytest --durations); the default 10 s is 25x that."""
         deadline = time.monotonic() + timeout
         while len(self.results) + len(self.drops) < total:
             assert time.monotonic() < deadline, (
@@ -108,30 +110,62 @@ def test_overflow_drops_oldest_waiting_frames_and_accounts_for_every_frame():
     assert sum(engine.stats.snapshot()["frames_dropped"].values()) == len(collector.drops)
 
 
+class ConstantModel(TableModel):
+    """Says the same label for every crop: each crop's decision shows which model ran it."""
+
+    def __init__(self, model_id: str, label: int, delay_s: float = 0.0) -> None:
+        super().__init__(model_id, delay_s)
+        self.label = label
+
+    def predict_proba(self, crops):
+        self.batch_sizes.append(len(crops))
+        time.sleep(self.delay_s)  # pacing: gives the swapper a chance between two batches
+        probabilities = np.zeros((len(crops), 3), np.float32)
+        probabilities[:, self.label] = 1.0
+        return probabilities
+
+
 def test_swap_takes_effect_between_frames_never_inside_one():
+    """Two models whose outputs differ (old: every crop CLEAN, new: every crop PIT); each frame
+    of 7 crops spans three batches of 3, and swaps are requested as fast as they complete. A swap
+    inside a frame would give that frame crops of both labels, or labels of the other model than
+    the one its result names."""
     collector = Collector()
-    old, new = TableModel("old", delay_s=0.005), TableModel("new", delay_s=0.005)
+    old, new = ConstantModel("old", CLEAN, 0.005), ConstantModel("new", PIT, 0.005)
     engine = make_engine(old, collector, max_batch_size=3, max_batch_delay_s=0.0)
     stop = threading.Event()
+    swaps = 0
 
     def swapper():
+        nonlocal swaps
         models = [new, old]
         while not stop.is_set():
-            engine.swap_model(models[0])
+            assert engine.swap_model(models[0])
+            swaps += 1
             models.reverse()
 
     thread = threading.Thread(target=swapper)
     thread.start()
-    for index in range(40):
+    frames = 40
+    for index in range(frames):
         engine.submit(FrameJob(source="/cam", crops=[crop(index)] * 7, header=index))
-        time.sleep(0.003)
-    collector.wait_for(40, timeout=30)
+        time.sleep(0.003)  # pacing: frames arrive while swaps are due, not all at once
+    collector.wait_for(frames, timeout=30)  # hang guard: measured 0.4 s (see wait_for)
     stop.set()
     thread.join()
     engine.stop()
-    assert len(collector.results) + len(collector.drops) == 40
-    assert {r.model_id for r in collector.results} <= {"old", "new"}
-    assert len({r.model_id for r in collector.results}) == 2
+    assert len(collector.results) + len(collector.drops) == frames
+    expected = {"old": CLEAN, "new": PIT}
+    for result in collector.results:
+        assert len(result.decisions.labels) == 7
+        assert result.decisions.labels.tolist() == [expected[result.model_id]] * 7, (
+            f"frame {result.job.header} named {result.model_id}: {result.decisions.labels}"
+        )
+    assert {r.model_id for r in collector.results} == {"old", "new"}
+    assert swaps >= 2
+    # Every frame was split over batches (7 crops, batches of at most 3): the swaps had room to
+    # land inside a frame, had the engine let them.
+    assert max(old.batch_sizes + new.batch_sizes) <= 3
 
 
 def test_failed_batch_gets_flagged_fail_safe_decisions_and_the_next_batch_recovers():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import array
 import contextlib
 
+import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cherry_classifier.imaging.conversion import (
@@ -104,11 +105,69 @@ def test_garbage_fields_only_ever_raise_image_format_error(
         assert image.shape[:2] == (height, width)
 
 
-@settings(max_examples=200, deadline=None)
-@given(fmt=st.one_of(st.text(max_size=30), st.none()), data=st.binary(max_size=2048))
-def test_garbage_compressed_payloads_only_ever_raise_image_format_error(fmt, data):
-    with contextlib.suppress(ImageFormatError):
-        compressed_to_array(fmt, data)
+def _reference_decode(data: bytes) -> np.ndarray | None:
+    """What OpenCV itself makes of a payload (None: not an image), independently of the code
+    under test."""
+    if not data:
+        return None
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    return decoded if decoded is not None and decoded.size else None
+
+
+_VALID_PNG = cv2.imencode(".png", np.arange(48, dtype=np.uint8).reshape(4, 4, 3))[1].tobytes()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    fmt=st.one_of(
+        st.text(max_size=30),
+        st.none(),
+        st.sampled_from(["png", "bgr8; png compressed bgr8", "16UC1; compressedDepth png"]),
+    ),
+    data=st.one_of(
+        st.binary(max_size=2048),
+        st.just(_VALID_PNG),
+        st.integers(1, len(_VALID_PNG) - 1).map(lambda n: _VALID_PNG[:n]),  # cut short
+    ),
+)
+@example(fmt="png", data=b"")
+@example(fmt="png", data=_VALID_PNG)
+@example(fmt="png", data=_VALID_PNG[:40])
+@example(fmt="mono16; compressedDepth png", data=_VALID_PNG)
+def test_garbage_compressed_payloads_are_refused_with_the_reason_or_decoded_as_opencv_does(
+    fmt, data
+):
+    """The expected outcome comes from the payload itself: empty, compressedDepth, not an image
+    for OpenCV (refused, saying so), or an image (decoded to OpenCV's pixels)."""
+    reference = _reference_decode(data)
+    if "compresseddepth" in (fmt or "").lower():
+        with pytest.raises(ImageFormatError, match=r"compressedDepth images .* are not supported"):
+            compressed_to_array(fmt, data)
+    elif not data:
+        with pytest.raises(ImageFormatError, match="empty CompressedImage payload"):
+            compressed_to_array(fmt, data)
+    elif reference is None:
+        with pytest.raises(ImageFormatError, match=r"^CompressedImage \("):
+            compressed_to_array(fmt, data)
+    elif reference.dtype not in (np.uint8, np.uint16):
+        with pytest.raises(ImageFormatError, match="only 8 and 16 bit are supported"):
+            compressed_to_array(fmt, data)
+    else:
+        decoded = compressed_to_array(fmt, data)
+        assert decoded.dtype == reference.dtype
+        assert decoded.shape[:2] == reference.shape[:2]
+        if decoded.ndim == 3:  # colour: b, g, r as OpenCV decoded them, alpha dropped
+            np.testing.assert_array_equal(decoded, reference[..., :3])
+        elif reference.ndim == 2:
+            np.testing.assert_array_equal(decoded, reference)
+
+
+def test_a_valid_png_payload_decodes_to_its_pixels():
+    expected = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    np.testing.assert_array_equal(compressed_to_array("png", _VALID_PNG), expected)
 
 
 @settings(max_examples=40, deadline=None)

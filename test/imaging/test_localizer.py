@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -124,16 +122,8 @@ def test_works_on_mono_frames_at_any_downscale():
         assert max(nearest_distance(regions, x, y) for x, y in frame.centres) < 3.0
 
 
-def test_fast_enough_never_to_dominate_inference():
-    frame = synthetic_frame(6, count=30)
-    localizer = CherryLocalizer()
-    localizer.locate(frame.image)
-    times = []
-    for _ in range(15):
-        started = time.perf_counter()
-        localizer.locate(frame.image)
-        times.append(time.perf_counter() - started)
-    assert np.median(times) < 0.010, f"median {np.median(times) * 1000:.1f} ms"
+# Speed (median locate time a frame, target under 10 ms) is a benchmark's figure, not a test's:
+# python benchmarks/bench_localizer.py
 
 
 def test_bad_parameters_and_frames_are_refused():
@@ -198,7 +188,7 @@ def test_crops_of_synthetic_cherries_hold_the_cherry_in_the_middle():
     assert all(w.width == w.height == 128 for w in windows)
 
 
-# -- real production frames (skipped where the shared data is not available) ---------------------
+# -- real production frames (skipped where absent; a failure under CI=true: test/conftest.py) --
 @pytest.mark.parametrize("name", sorted(REAL_FRAME_COUNTS))
 def test_real_frames_give_a_plausible_count(production_frames_dir, name):
     frame = load_layered_frame(production_frames_dir / name)

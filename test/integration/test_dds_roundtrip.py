@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-rclpy = pytest.importorskip("rclpy")
-msgs = pytest.importorskip("cherry_classifier_msgs.msg")
-srvs = pytest.importorskip("cherry_classifier_msgs.srv")
+from test.conftest import require
+
+rclpy = require("rclpy", "ROS 2 tests (rclpy: the venv's ROS wheels, scripts/bootstrap.sh)")
+msgs = require("cherry_classifier_msgs.msg", "the package's own interfaces (colcon build)")
+srvs = require("cherry_classifier_msgs.srv", "the package's own interfaces (colcon build)")
 
 from rclpy.serialization import serialize_message  # noqa: E402
 

@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip("rclpy")
+from test.conftest import require
+
+rclpy = require("rclpy", "ROS 2 tests (rclpy: the venv's ROS wheels, scripts/bootstrap.sh)")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402

@@ -165,6 +165,13 @@ def test_each_parameter_refuses_the_obvious_wrong_values_with_a_named_reason(fuz
         ({"max_batch_size": 0}, "max_batch_size"),
         ({"maybe_threshold": 0.9}, "maybe_threshold (0.9) must be <= pit_threshold"),
         ({"max_frame_age_ms": -1.0}, "max_frame_age_ms"),
+        ({"image_topics": "[]"}, "image_topics"),
+        ({"image_topics": "['']"}, "image_topics must name at least one topic, none empty"),
+        ({"image_topics": "['two words']"}, "'two words' is not a valid topic name"),
+        ({"backend": "bogus"}, "backend must be one of"),
+        ({"models_dir": "/does/not/exist"}, "models_dir '/does/not/exist' is not a folder"),
+        ({"line_output": "true"}, "line_output needs input_mode image_set"),
+        ({"line_axes": "['-v', '-v']"}, "x and y must use different image axes"),
     ],
 )
 def test_start_up_values_the_node_cannot_run_with_end_it_with_the_reason(
@@ -173,7 +180,9 @@ def test_start_up_values_the_node_cannot_run_with_end_it_with_the_reason(
     from cherry_classifier.processes import process_output
     from test.ros_client import start_classifier
 
-    with start_classifier(tmp_path, models_dir, "badparams", model_path="clean", **override) as p:
+    options = dict(override)
+    models = options.pop("models_dir", models_dir)  # the helper sets it from its argument
+    with start_classifier(tmp_path, models, "badparams", model_path="clean", **options) as p:
         p.wait(60)
     output = process_output(tmp_path / "classifier_badparams.log")
     assert p.returncode == 2 and "invalid configuration" in output and reason in output, output

@@ -80,7 +80,7 @@ def test_three_class_model_learns_and_exports_a_loadable_bundle(three_class_run)
         "val_class_pit_f1",
     ):
         assert key in record
-    params = yaml.safe_load((out / "params.yaml").read_text())["classifier"]["ros__parameters"]
+    params = yaml.safe_load((out / "params.yaml").read_text())["/**/classifier"]["ros__parameters"]
     assert params["model_path"] == "run"
     assert params["pit_threshold"] == manifest.thresholds.pit_threshold
     assert set(params) == {"pit_threshold", "maybe_threshold", "clean_threshold", "model_path"}
