@@ -1,10 +1,14 @@
 """A test-side ROS client for the classifier node: start it as the launch file does, publish
 images, call its services and collect what it publishes (shared by the integration and
-reliability tests; import only after ``pytest.importorskip("rclpy")``)."""
+reliability tests; import only after ``require("rclpy", ...)``).
+
+Each test hands the client and the node the same ROS domain id of its own (the ``ros_domain``
+fixture), and waits on what the node itself reports: its latched ``model_info``, and per input
+topic ``matched_publishers`` in ``/diagnostics`` (a reliable, volatile reader matched to our
+writer: what it is sent from then on, it receives)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -50,13 +54,14 @@ def image_msg(array: np.ndarray, encoding: str, stamp_sec: int, frame_id: str) -
 class Client:
     """The test's own node: publishes images and collects what the classifier publishes."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, domain: int | None = None) -> None:
         self.context = rclpy.Context()
-        rclpy.init(context=self.context)
+        rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node(f"client_{namespace}", context=self.context)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         prefix = f"/{namespace}" if namespace else ""
+        self.node_name = f"{prefix}/classifier"
         self.decisions: list = []
         self.model_infos: list = []
         self.diagnostics: list = []
@@ -81,12 +86,16 @@ class Client:
         wait_until(condition, timeout, self.spin, what)
 
     def settle(self, publishers=()) -> None:
-        """Wait until the node subscribes to our publishers, plus a second for both ends of
-        discovery to match (a writer can see the reader before the reader sees the writer)."""
+        """Wait until both ends have matched: our publishers see the node's subscriptions, and
+        the node's diagnostics report a matched publisher on each of their topics (a volatile
+        reader skips what a writer sent before the reader matched it)."""
         publishers = list(publishers) or [self.images]
         self.wait(lambda: all(p.get_subscription_count() for p in publishers), "subscriptions")
-        deadline = time.monotonic() + 1.0
-        self.wait(lambda: time.monotonic() > deadline, "discovery to settle")
+        for publisher in publishers:
+            self.fresh_status(
+                f"{self.node_name}: input {publisher.topic_name}",
+                lambda values: int(values.get("matched_publishers", 0)) >= 1,
+            )
 
     def call(self, future, what: str):
         self.wait(future.done, what)
@@ -145,18 +154,17 @@ def start_classifier(
     namespace: str,
     model_path: str = "a",
     env: dict[str, str] | None = None,
+    domain: int | None = None,
     **parameters,
 ):
-    """The classifier as the launch file starts it, in `namespace`, with parameter overrides;
-    its log goes to `tmp_path/classifier_<namespace>.log`."""
+    """The classifier as the launch file starts it (shipped ``config/threading_ws.yaml``), in
+    `namespace` and ROS domain `domain`, running `model_path` from the test's `models_dir`;
+    `parameters` are the only other values re-set (those the test is about). Its log goes to
+    `tmp_path/classifier_<namespace>.log`."""
     _, command = launch_command(namespace=namespace, model_path=model_path, log_level="info")
-    overrides = {
-        "models_dir": str(models_dir),
-        "image_topics": "[camera/image]",
-        "qos_reliability": "reliable",
-        "qos_depth": "1000",
-        "num_threads": "1",
-        **{k: str(v) for k, v in parameters.items()},
-    }
+    overrides = {"models_dir": str(models_dir), **{k: str(v) for k, v in parameters.items()}}
+    env = dict(env or {})
+    if domain is not None:
+        env["ROS_DOMAIN_ID"] = str(domain)
     command += [arg for k, v in overrides.items() for arg in ("-p", f"{k}:={v}")]
-    return ros_process(command, tmp_path / f"classifier_{namespace}.log", **(env or {}))
+    return ros_process(command, tmp_path / f"classifier_{namespace}.log", **env)

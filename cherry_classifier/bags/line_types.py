@@ -23,8 +23,7 @@ IMAGE_SET_HDR = f"{PACKAGE}/msg/ImageSetHdr"
 CHERRY = f"{PACKAGE}/msg/Cherry"
 CHERRY_ARRAY = f"{PACKAGE}/msg/CherryArray"
 
-CLEAN, PIT, SIDE, MAYBE, STEM = 1, 2, 3, 5, 6
-"""``Cherry.type`` codes (``byte``, i.e. uint8 on the wire)."""
+# Cherry.type codes (a ``byte``): cherry_classifier.imaging.line_output.LINE_CODES.
 
 MSG_DEFINITIONS: dict[str, str] = {
     TRIGGER: """\

@@ -38,12 +38,21 @@ from rclpy.serialization import deserialize_message
 
 from cherry_classifier.bags.io import IMAGE_TYPES, BagWriter, topic_qos
 from cherry_classifier.bags.labels import LABELS_TOPIC
+from cherry_classifier.bags.line_types import IMAGE_SET_HDR
+from cherry_classifier.imaging.image_set import join_layers, layers_of_image_set
 from cherry_classifier.imaging.localizer import LocalizerParams
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
 from cherry_classifier.live.replay import rclpy_message_class, stamp_key
 from cherry_classifier.training.capture import CapturePolicy, CropCapture
 
-PIPELINE_PARAMETERS = ("input_mode", "crop_size", "layer_names", "layer_offsets_px")
+PIPELINE_PARAMETERS = (
+    "input_mode",
+    "crop_size",
+    "layer_names",
+    "layer_offsets_px",
+    "encoder_px_per_count",
+)
+INPUT_TYPES = (*IMAGE_TYPES, IMAGE_SET_HDR)  # the line camera's image sets: image_set mode
 LOG_THROTTLE_S = 5.0
 IMAGE_QUEUE_DEPTH = 50  # frames of about 0.5-4 MB: bursts while a crop is being captured
 
@@ -71,6 +80,8 @@ class RecorderNode(Node):
         self._capture = self._make_capture()
         self._pipeline: FramePipeline | None = None
         self._layer_topics: list[str] = []
+        self._pipeline_layer_names: list[str] = []  # image_set mode: the classifier's layers
+        self._px_per_count = 0.0  # image_set mode: the classifier's encoder_px_per_count
         self._images: OrderedDict[tuple[str, int], Any] = OrderedDict()  # awaiting decisions
         self._waiting_arrays: OrderedDict[tuple[str, int], Any] = OrderedDict()  # awaiting images
         self._parameters_client = self.create_client(
@@ -109,7 +120,7 @@ class RecorderNode(Node):
             subscribed = self.get_subscriber_names_and_types_by_node(name, namespace or "/")
         except Exception:  # the node is not (yet) in the graph
             return [], full
-        images = [(topic, types[0]) for topic, types in subscribed if types[0] in IMAGE_TYPES]
+        images = [(topic, types[0]) for topic, types in subscribed if types[0] in INPUT_TYPES]
         return images, full
 
     def _discover(self) -> None:
@@ -254,6 +265,7 @@ class RecorderNode(Node):
                 for name in localizer
                 if values.get(name) is not None
             }
+            self._pipeline_layer_names = values["layer_names"]
             self._pipeline = FramePipeline(
                 values["input_mode"],
                 values["crop_size"],
@@ -262,6 +274,7 @@ class RecorderNode(Node):
                 layer_offsets_px=values["layer_offsets_px"],
             )
             self._layer_topics = image_topics
+            self._px_per_count = values["encoder_px_per_count"]
             self.get_logger().info(f"capturing crops ({values['input_mode']} mode)")
 
         self._parameters_future.add_done_callback(done)
@@ -286,7 +299,13 @@ class RecorderNode(Node):
             )
 
     def _keep_image(self, topic: str, message: Any) -> None:
-        """Keep the decoded image (layers mode: the joined frame) until its decisions come."""
+        """Keep the decoded image (layers mode: the joined frame; image_set mode: the set aligned
+        as the classifier aligns it) until its decisions come."""
+        if self._pipeline.input_mode == "image_set":
+            names = self._pipeline_layer_names
+            joined = join_layers(*layers_of_image_set(message), names, self._px_per_count)
+            self._keep(stamp_key(topic, joined.header), joined.image)
+            return
         image = decode_image(message, compressed=hasattr(message, "format"))
         if self._pipeline.input_mode == "layers":
             names = self._pipeline.layer_sync.layer_names
@@ -295,7 +314,9 @@ class RecorderNode(Node):
             if joined is None:
                 return
             topic, message, image = ",".join(self._layer_topics), joined, joined.image
-        key = stamp_key(topic, message.header)
+        self._keep(stamp_key(topic, message.header), image)
+
+    def _keep(self, key: tuple[str, int], image: Any) -> None:
         array = self._waiting_arrays.pop(key, None)
         if array is not None:  # its decisions came first (a small message overtakes a frame)
             self._capture_from(image, array)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from cherry_classifier_msgs.msg import CherryDecisionArray, ModelInfo
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -121,6 +122,18 @@ class LiveReplay:
             reliability=ReliabilityPolicy.RELIABLE,
         )
         node.create_subscription(ModelInfo, f"{node_name}/model_info", self._infos.append, latched)
+        self.node_name = node_name
+        self._matched: dict[str, int] = {}  # the node's own count of our publishers, per topic
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 10)
+
+    def _diagnostics(self, array: DiagnosticArray) -> None:
+        prefix = f"{self.node_name}: input "
+        for status in array.status:
+            if status.name.startswith(prefix):
+                values = {kv.key: kv.value for kv in status.values}
+                self._matched[status.name.removeprefix(prefix)] = int(
+                    values.get("matched_publishers", 0)
+                )
 
     def _receive(self, array: CherryDecisionArray) -> None:
         self._arrays.append((array, time.monotonic()))
@@ -147,17 +160,19 @@ class LiveReplay:
             raise RuntimeError("the classifier node exited before it published its model_info")
         return self._infos[-1]
 
-    def wait_for_node(self, timeout_s: float = 60.0, settle_s: float = 1.0) -> None:
-        """Until every image topic has a subscriber, then ``settle_s`` for discovery to finish."""
+    def wait_for_node(self, timeout_s: float = 60.0) -> None:
+        """Until the node receives from every image topic: its ``/diagnostics`` report a matched
+        publisher on each (both ends of discovery done: a volatile reader skips what a writer
+        sent before it matched), and each of our publishers sees a subscriber."""
         wait_until(
-            lambda: all(p.get_subscription_count() > 0 for p in self._publishers.values()),
+            lambda: (
+                all(p.get_subscription_count() > 0 for p in self._publishers.values())
+                and all(self._matched.get(topic, 0) > 0 for topic in self.topics)
+            ),
             timeout_s,
             self.spin_once,
-            f"a subscriber on {', '.join(self.topics)}",
+            f"{self.node_name} to match our publishers on {', '.join(self.topics)}",
         )
-        end = time.monotonic() + settle_s
-        while time.monotonic() < end:
-            self.spin_once()
 
     def run(
         self,
@@ -301,16 +316,8 @@ def node_overrides(bag: Path, topics: Sequence[str]) -> list[str]:
     if len(types) > 1:
         raise ValueError(f"one node takes one transport; the topics mix {sorted(types)}")
     transport = "compressed" if types == {"sensor_msgs/msg/CompressedImage"} else "raw"
-    return [
-        "-p",
-        f"image_topics:=[{','.join(topics)}]",
-        "-p",
-        f"image_transport:={transport}",
-        "-p",
-        "qos_reliability:=reliable",
-        "-p",
-        f"qos_depth:={max(10, 4 * len(topics))}",
-    ]
+    # Only what the bag decides; QoS stays the params file's (reliable, as the line camera).
+    return ["-p", f"image_topics:=[{','.join(topics)}]", "-p", f"image_transport:={transport}"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -603,6 +603,7 @@ class ClassifierNode(Node):
                 s.topic_name: s.get_publisher_count() for s in self._input_subscriptions
             },
             silence_hint=self._silence_hint(),
+            debug_image_subscribers=self._debug_pub.get_subscription_count(),
         )
         name = self.get_fully_qualified_name()
         array = DiagnosticArray(status=self._diagnostics_state.update(report, name))

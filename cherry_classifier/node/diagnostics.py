@@ -38,6 +38,7 @@ class HealthReport:
     fault_injection_every: int = 0
     matched_publishers: dict[str, int] = field(default_factory=dict)  # per input topic
     silence_hint: str = ""  # the likely cause when a matched publisher's messages never arrive
+    debug_image_subscribers: int = 0  # ~/debug_image is drawn only while this is above 0
 
     def stale_topics(self) -> list[str]:
         return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
@@ -124,6 +125,7 @@ class DiagnosticsState:
             "input_errors": report.input_errors,
             **{f"input_{kind}": count for kind, count in report.input_counts.items()},
             "unmatched_layer_sets": report.unmatched_layer_sets,
+            "debug_image_subscribers": report.debug_image_subscribers,
         }
         for name, figures in (
             ("inference_ms", stats["inference_ms"]),

@@ -32,7 +32,7 @@ class TableModel:
         self.batch_sizes.append(len(crops))
         if self.fail_on is not None and any(int(c[0, 0, 0]) == self.fail_on for c in crops):
             raise RuntimeError("injected failure")
-        time.sleep(self.delay_s)
+        time.sleep(self.delay_s)  # pacing: the simulated inference time
         pit = np.array([c[0, 0, 0] / 255.0 for c in crops], np.float32)
         return np.stack([1 - pit, np.zeros_like(pit), pit], axis=1)
 
@@ -62,7 +62,7 @@ class Collector:
             assert time.monotonic() < deadline, (
                 f"{len(self.results)} results, {len(self.drops)} drops"
             )
-            time.sleep(0.005)
+            time.sleep(0.005)  # poll interval of the exact condition above
 
 
 def make_engine(model, collector, **config) -> InferenceEngine:

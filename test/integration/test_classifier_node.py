@@ -6,7 +6,6 @@ model hot-swap and refusals, and accounting under overload.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ from test.ros_client import (  # noqa: E402
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+FLOOD_GROWTH_MIB = 16.2  # node RSS growth over the 300-frame flood, measured 2026-12-02 (2 cores)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +57,13 @@ def models_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def frames_node(tmp_path_factory, models_dir):
-    """The classifier with the production params (frames mode), started as the launch file does."""
-    log_dir = tmp_path_factory.mktemp("frames_node")
-    with start_classifier(log_dir, models_dir, "line1") as process:
-        client = Client("line1")
+@pytest.fixture
+def frames_node(tmp_path, models_dir, ros_domain):
+    """The classifier with the shipped params (frames mode), started as the launch file does, in
+    this test's own ROS domain; only its model (models_dir, model "a") is the test's."""
+    log_dir = tmp_path
+    with start_classifier(log_dir, models_dir, "line1", domain=ros_domain) as process:
+        client = Client("line1", ros_domain)
         try:
             client.wait(lambda: client.swap.service_is_ready() and client.model_infos, "the node")
             client.settle()
@@ -113,25 +114,41 @@ def test_frames_get_one_decision_array_each_with_header_and_cherry_count(frames_
 def test_a_real_production_frame(frames_node, production_frames_dir):
     frame = load_layered_frame(production_frames_dir / "20240426T121926876364")
     (array,) = frames_node.send_and_collect([image_msg(frame.image, "bgr8", 7, "line")])
-    assert 15 <= len(array.decisions) <= 35, len(array.decisions)
+    # the localizer's own test pins this frame to 23-27 cherries (test_localizer.py)
+    assert 23 <= len(array.decisions) <= 27, len(array.decisions)
 
 
 def test_thresholds_change_live_and_invalid_sets_change_nothing(frames_node):
     centres = [(200 + 140 * i, 250) for i in range(12)]
     before = frames_node.send_and_collect([image_msg(synthetic_frame(centres), "bgr8", 1, "c")])[0]
+    # A new pit threshold with crops between it and the shipped 0.5, so that an ignored change
+    # would show: the crops' own P(pit), from the first frame, pick it.
+    pit = np.array([d.probabilities[2] for d in before.decisions])
+    median = float(np.median(pit))  # move the threshold just past it, towards it from 0.5
+    new = float(np.clip(median - 1e-3 if median < 0.5 else median + 1e-3, 0.21, 0.99))
+    between = [p for p in pit if min(new, 0.5) <= p < max(new, 0.5)]
+    assert between, f"no crop between the thresholds: P(pit) {pit}, new {new}"
+    shipped = Thresholds(0.5, 0.2, 0.5)
+    changed = Thresholds(new, 0.2, 0.5)
+    names = before.decisions[0].class_names
+    probabilities = np.array([d.probabilities for d in before.decisions])
+    assert not np.array_equal(
+        decide(probabilities, names, shipped).labels, decide(probabilities, names, changed).labels
+    )
 
-    (result,) = frames_node.set(pit_threshold=0.7)
+    (result,) = frames_node.set(pit_threshold=new)
     assert result.successful, result.reason
     after = frames_node.send_and_collect([image_msg(synthetic_frame(centres), "bgr8", 2, "c")])[0]
-    assert after.pit_threshold == pytest.approx(0.7)
+    assert after.pit_threshold == pytest.approx(new)
     assert after.thresholds_version == before.thresholds_version + 1
     probabilities = np.array([d.probabilities for d in after.decisions])
-    expected = decide(probabilities, after.decisions[0].class_names, Thresholds(0.7, 0.2, 0.5))
+    expected = decide(probabilities, after.decisions[0].class_names, changed)
     assert [d.label for d in after.decisions] == expected.labels.tolist()
+    assert expected.labels.tolist() != decide(probabilities, names, shipped).labels.tolist()
 
-    (rejected,) = frames_node.set(maybe_threshold=0.9)  # above pit_threshold
+    (rejected,) = frames_node.set(maybe_threshold=0.99)  # above pit_threshold
     assert not rejected.successful and "maybe_threshold" in rejected.reason
-    assert frames_node.get("pit_threshold", "maybe_threshold") == [0.7, 0.2]
+    assert frames_node.get("pit_threshold", "maybe_threshold") == pytest.approx([new, 0.2])
     last = frames_node.send_and_collect([image_msg(synthetic_frame(centres), "bgr8", 3, "c")])[0]
     assert last.thresholds_version == after.thresholds_version
     (restored,) = frames_node.set(pit_threshold=0.5)
@@ -163,12 +180,22 @@ def test_swap_model_and_refusals_keep_the_old_model_answering(frames_node, model
     assert frames_node.swap_to("a").success
 
 
-def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
+def test_crops_mode_and_overload_accounting(tmp_path, models_dir, ros_domain):
     """Crops of any size and encoding; a flood is dropped whole-frame and counted exactly."""
     with start_classifier(
-        tmp_path, models_dir, "line2", input_mode="crops", max_queue_frames=4, max_batch_size=8
+        tmp_path,
+        models_dir,
+        "line2",
+        domain=ros_domain,
+        input_mode="crops",
+        max_queue_frames=4,
+        max_batch_size=8,
+        # The flood is a burst of 300 frames: for all of them to reach the node's queue (what
+        # this test is about), the reader's history must hold the burst; the shipped 10 holds
+        # 5.5 s of the line's rate but only 10 frames of a burst (measured: 10 of 300 arrive).
+        qos_depth=1000,
     ) as process:
-        client = Client("line2")
+        client = Client("line2", ros_domain)
         try:
             client.wait(lambda: bool(client.model_infos), "the crops node")
             client.settle()
@@ -187,23 +214,39 @@ def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
             sent = 300
             start = len(client.decisions)
             flood = image_msg(rng.integers(0, 255, (128, 128, 3), np.uint8), "bgr8", 9, "f")
+            topic = client.fresh_status(
+                "/line2/classifier: input /line2/camera/image",
+                lambda v: v.get("frames_decided") == "4",
+            )
+            received_before = int(topic["frames_received"])
             for _ in range(sent):
                 client.images.publish(flood)
-            time.sleep(0.5)
+            client.images.wait_for_all_acked()  # reliable: every frame reached the node's reader
+            counts: dict = {}
 
             def settled() -> bool:
-                values = client.inference_status("/line2/classifier")
-                decided = len(client.decisions) - start
-                return bool(values) and decided + int(values["frames_dropped"]) == sent
+                values = client.status("/line2/classifier: input /line2/camera/image")
+                if not values:
+                    return False
+                counts.update(
+                    received=int(values["frames_received"]) - received_before,
+                    decided=len(client.decisions) - start,
+                    dropped=int(values["frames_dropped"]),
+                )
+                return counts["decided"] + counts["dropped"] == counts["received"] == sent
 
-            client.wait(settled, "decisions + drops to account for every frame", timeout=120)
+            try:
+                client.wait(settled, f"decided + dropped = received = {sent}", timeout=120)
+            except TimeoutError as error:
+                raise AssertionError(f"not every frame accounted for: {counts}") from error
             values = client.inference_status("/line2/classifier")
-            assert int(values["frames_dropped"]) > 0, (
+            assert int(values["frames_dropped"]) == counts["dropped"] > 0, (
                 "the flood should have overrun a 4-frame queue"
             )
             growth_mb = (node_process.memory_info().rss - rss_before) / 2**20
             print(f"node RSS growth over a {sent}-frame flood: {growth_mb:.1f} MiB")
-            assert growth_mb < 150, f"memory grew by {growth_mb:.0f} MiB"
+            # Twice the measured growth (FLOOD_GROWTH_MIB); a 50 MiB leak fails here.
+            assert growth_mb < 2 * FLOOD_GROWTH_MIB, f"memory grew by {growth_mb:.0f} MiB"
             assert values["_level"] in (b"\x00", b"\x01")  # OK or WARN, never ERROR
         finally:
             client.close()
@@ -212,17 +255,22 @@ def test_crops_mode_and_overload_accounting(tmp_path, models_dir):
 
 def test_debug_image_is_published_while_someone_watches(frames_node):
     images: list = []
-    frames_node.node.create_subscription(Image, "/line1/classifier/debug_image", images.append, 10)
-    frames_node.wait(lambda: frames_node.images.get_subscription_count() > 0, "subscription")
     frame = image_msg(synthetic_frame([(400, 250), (800, 250)]), "bgr8", 11, "dbg")
-    time.sleep(1.0)  # let the node see the new debug subscriber
+    frames_node.send_and_collect([frame])
+    assert not images  # nobody watched: nothing drawn
+    frames_node.node.create_subscription(Image, "/line1/classifier/debug_image", images.append, 10)
+    frames_node.fresh_status(  # the node's own view of its debug subscribers
+        "/line1/classifier: inference", lambda v: v.get("debug_image_subscribers") == "1"
+    )
+    frame = image_msg(synthetic_frame([(400, 250), (800, 250)]), "bgr8", 12, "dbg")
     frames_node.send_and_collect([frame])
     frames_node.wait(lambda: bool(images), "a debug image")
     assert (images[0].height, images[0].width, images[0].encoding) == (500, 2464, "bgr8")
-    assert images[0].header.frame_id == "dbg"
+    assert images[0].header.frame_id == "dbg" and images[0].header.stamp.sec == 12
+    assert len(images) == 1
 
 
-def test_layers_mode_joins_compressed_mono_layers_by_stamp(tmp_path, models_dir):
+def test_layers_mode_joins_compressed_mono_layers_by_stamp(tmp_path, models_dir, ros_domain):
     from sensor_msgs.msg import CompressedImage
 
     from cherry_classifier.imaging.conversion import array_to_compressed
@@ -232,12 +280,13 @@ def test_layers_mode_joins_compressed_mono_layers_by_stamp(tmp_path, models_dir)
         tmp_path,
         models_dir,
         "line3",
+        domain=ros_domain,
         input_mode="layers",
         image_transport="compressed",
         image_topics="[" + ",".join(topics) + "]",
         layer_timeout_ms=300.0,
     ) as process:
-        client = Client("line3")
+        client = Client("line3", ros_domain)
         try:
             publishers = [
                 client.node.create_publisher(CompressedImage, f"/line3/{t}", RELIABLE)
@@ -258,12 +307,9 @@ def test_layers_mode_joins_compressed_mono_layers_by_stamp(tmp_path, models_dir)
                 status = client.inference_status("/line3/classifier")
                 return int(status.get("unmatched_layer_sets", -1))
 
-            for stamp in (100, 200, 300):  # a set whose first layer DDS lost is retried
-                send(range(3), stamp)
-                deadline = time.monotonic() + 10
-                client.wait(lambda d=deadline: client.decisions or time.monotonic() > d, "result")
-                if client.decisions:
-                    break
+            stamp = 100
+            send(range(3), stamp)  # once: a set that needs a resend has found a defect
+            client.wait(lambda: bool(client.decisions), "the joined set's decisions")
             (array,) = client.decisions
             assert len(array.decisions) == 4 and array.header.stamp.sec == stamp
             client.wait(lambda: unmatched() >= 0, "diagnostics")

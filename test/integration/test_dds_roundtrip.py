@@ -13,22 +13,23 @@ rclpy = require("rclpy", "ROS 2 tests (rclpy: the venv's ROS wheels, scripts/boo
 msgs = require("cherry_classifier_msgs.msg", "the package's own interfaces (colcon build)")
 srvs = require("cherry_classifier_msgs.srv", "the package's own interfaces (colcon build)")
 
-from rclpy.serialization import serialize_message  # noqa: E402
+from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 
-from cherry_classifier.processes import ros_process, wait_until  # noqa: E402
+from cherry_classifier.processes import process_output, ros_process, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PEER = Path(__file__).resolve().parents[1] / "fixtures" / "echo_peer.py"
 
 
 @pytest.fixture
-def node():
+def node(ros_domain):
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=ros_domain)
     test_node = rclpy.create_node("roundtrip_test", context=context)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(test_node)
     test_node.spin = lambda: executor.spin_once(timeout_sec=0.05)
+    test_node.domain = ros_domain
     yield test_node
     executor.shutdown()
     test_node.destroy_node()
@@ -58,15 +59,20 @@ def test_decision_array_and_swap_model_round_trip(node, tmp_path):
     publisher = node.create_publisher(msgs.CherryDecisionArray, "roundtrip/in", 10)
     client = node.create_client(srvs.SwapModel, "swap_model")
 
-    with ros_process([sys.executable, str(PEER)], tmp_path / "peer.log"):
+    peer = [sys.executable, str(PEER)]
+    with ros_process(peer, tmp_path / "peer.log", ROS_DOMAIN_ID=str(node.domain)):
         wait_until(
             lambda: client.service_is_ready(), 20, node.spin, "the peer's swap_model service"
         )
         wait_until(
-            lambda: publisher.get_subscription_count() > 0, 20, node.spin, "the peer's subscription"
+            lambda: "matched" in process_output(tmp_path / "peer.log"),
+            20,
+            node.spin,
+            "the peer's subscription and publisher to match ours",
         )
         sent = sample_array()
-        wait_until(lambda: (publisher.publish(sent), bool(received))[1], 20, node.spin, "the echo")
+        publisher.publish(sent)  # once: a resend would hide a lost message
+        wait_until(lambda: bool(received), 20, node.spin, "the echo")
 
         future = client.call_async(
             srvs.SwapModel.Request(model_path="models/b", validate_only=False)
@@ -74,7 +80,8 @@ def test_decision_array_and_swap_model_round_trip(node, tmp_path):
         wait_until(future.done, 20, node.spin, "the SwapModel response")
 
     echoed = received[0]
-    assert serialize_message(echoed) == serialize_message(sent)  # field for field, as float32
+    as_sent = deserialize_message(serialize_message(sent), msgs.CherryDecisionArray)
+    assert echoed == as_sent  # field for field, as float32 (not bytes: padding is not zeroed)
     assert echoed.decisions[0].label == msgs.CherryDecision.PIT
     response = future.result()
     assert response.success and response.message == "swapped"

@@ -54,21 +54,25 @@ def labelled_bag(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, labelled_bag):
-    """The classifier (as the launch file starts it, bundled model) and a replay client."""
+def live(tmp_path_factory, labelled_bag, module_domain):
+    """The classifier (as the launch file starts it, bundled model) and a replay client, in a
+    ROS domain of this module's own (its tests use the one node in turn)."""
     folder = tmp_path_factory.mktemp("live_node")
     _, command = launch_command(namespace=NAMESPACE, log_level="info")
     command += node_overrides(labelled_bag, TOPICS)
     command += ["-p", "max_frame_age_ms:=0.0"]  # no deadline: a slow CI machine drops nothing
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=module_domain)
     node = rclpy.create_node("replay_client", context=context)
-    with ros_process(command, folder / "classifier.log") as process:
+    with ros_process(
+        command, folder / "classifier.log", ROS_DOMAIN_ID=str(module_domain)
+    ) as process:
         replay = LiveReplay(node, labelled_bag, TOPICS, speed=2.0, node_name=NODE)
         replay.exit_check = lambda: process.poll() is not None
         replay.model_info()
         replay.wait_for_node()
         replay.folder = folder
+        replay.domain = module_domain
         yield replay
         replay.close()
     node.destroy_node()
@@ -173,7 +177,7 @@ def test_recorder_writes_a_bag_that_evaluates_alike_and_captures_crops(live, lab
     def written(topic: str) -> int:
         return int(status.get(f"{topic} written", 0))
 
-    with ros_process(command, log) as recorder:
+    with ros_process(command, log, ROS_DOMAIN_ID=str(live.domain)) as recorder:
         wait_until(will_receive, 60, live.spin_once, "the recorder's reliable subscriptions")
         run = live.run(drain_timeout_s=30.0)
         wait_until(
@@ -210,12 +214,13 @@ def test_recorder_writes_a_bag_that_evaluates_alike_and_captures_crops(live, lab
         np.testing.assert_array_equal(saved, crops[key[:2]][key[2]])
 
 
-def test_the_readme_main_command_runs_to_completion(tmp_path):
-    """``./scripts/demo.sh`` runs ``python -m cherry_classifier.demo`` after the bootstrap."""
+def test_the_readme_main_command_runs_to_completion(tmp_path, ros_domain):
+    """``./scripts/demo.sh`` runs ``python -m cherry_classifier.demo`` after the bootstrap (in
+    a ROS domain of its own: nothing else can answer its waits)."""
     out = tmp_path / "demo"
     completed = subprocess.run(
         [sys.executable, "-m", "cherry_classifier.demo", "--speed", "3", "--out", str(out)],
-        env=dds_env.localhost_env(),
+        env=dds_env.localhost_env(ros_domain),
         capture_output=True,
         text=True,
         timeout=240,

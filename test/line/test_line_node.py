@@ -379,3 +379,104 @@ def test_whole_frames_with_the_shipped_params_file_all_arrive_and_are_decided(
     assert {a.trigger_frame_id for a in side.decisions} == {-1}
     thresholds = Thresholds(0.5, 0.2, 0.5)  # the shipped file's
     assert {a.pit_threshold for a in side.decisions} == {thresholds.pit_threshold}
+
+
+def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path, domain, folders):
+    """record:=true with the line profile: the recorder starts with the node, before the camera,
+    follows the camera's reliable publisher when it comes, and records every set decided."""
+    from cherry_classifier.bags.io import bag_summary, decode, iter_messages
+    from cherry_classifier.launch_stub import launch_commands
+
+    count = 9
+    output = tmp_path / "shift"
+    launched = launch_commands(line="true", record="true", record_output=str(output))
+    commands = {node.executable: command for node, command in launched}
+    side = LineSide(domain)
+    recorder_log = tmp_path / "recorder.log"
+    recording: dict[str, str] = {}
+
+    def on_diagnostics(array: DiagnosticArray) -> None:
+        for status in array.status:
+            if status.name == "/cherry_recorder: recording":
+                recording.clear()
+                recording.update({kv.key: kv.value for kv in status.values})
+
+    side.node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    env = {"ROS_DOMAIN_ID": str(domain)}
+    try:
+        with ros_process(commands["classifier_node"], tmp_path / "classifier.log", **env):
+            with ros_process(commands["recorder_node"], recorder_log, **env) as recorder:
+                side.wait(lambda: "/classifier/decisions written" in recording, "the recorder")
+                out = tmp_path / "sent_image_set.jsonl"
+                command = [sys.executable, str(CAMERA), *map(str, folders), "--count", str(count)]
+                command += ["--topic", "/image_set", "--out", str(out)]
+                camera_env = dds_env.localhost_env(domain)
+                camera_env["PYTHONPATH"] = f"{REPO_ROOT}:{camera_env.get('PYTHONPATH', '')}"
+                camera = subprocess.Popen(
+                    command,
+                    env=camera_env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                try:
+                    assert camera.stdout.readline().strip() == "ready"
+
+                    def recorder_will_receive() -> bool:
+                        return (
+                            recording.get("/image_set reliability") == "reliable"
+                            and int(recording.get("/image_set matched publishers", 0)) >= 1
+                            and int(side.input_status("/image_set").get("matched_publishers", 0))
+                            >= 1
+                        )
+
+                    side.wait(
+                        recorder_will_receive, "the recorder's reliable, matched subscription"
+                    )
+                    camera.stdin.write("go\n")
+                    camera.stdin.flush()
+                    side.wait(lambda: camera.poll() is not None, "the camera", 60)
+                finally:
+                    if camera.poll() is None:
+                        camera.kill()
+                side.wait(
+                    lambda: (
+                        recording.get("/image_set written") == str(count)
+                        and recording.get("/classifier/decisions written") == str(count)
+                    ),
+                    "every set and decision array in the bag",
+                )
+            assert recorder.returncode == 0, process_output(recorder_log)
+    finally:
+        side.close()
+    summary = bag_summary(output)
+    assert summary.topics["/image_set"] == ("cherry_interfaces/msg/ImageSetHdr", count)
+    assert summary.topics["/classifier/decisions"][1] == count
+    frame_ids = [decode(m).trigger.frame_id for m in iter_messages(output, ["/image_set"])]
+    assert sorted(frame_ids) == list(range(count))
+
+
+def test_a_best_effort_subscriber_that_receives_nothing_says_why(tmp_path, domain, folders):
+    """qos_reliability:=best_effort (the one value re-set): whole frames from the camera never
+    arrive; the input's diagnostics WARN and the log name the cause and the fix."""
+    side = LineSide(domain)
+    log = tmp_path / "classifier.log"
+    _, command = launch_command(log_level="info")
+    command += ["-p", "qos_reliability:=best_effort"]
+    try:
+        with ros_process(command, log, ROS_DOMAIN_ID=str(domain)):
+            sent = run_camera(side, tmp_path, domain, folders, "/camera/image", 14, "frames")
+            side.wait(
+                lambda: (
+                    "matched publisher" in side.input_status("/camera/image").get("_message", "")
+                ),
+                "the input's diagnostics to say a matched publisher sends nothing",
+            )
+            status = side.input_status("/camera/image")
+    finally:
+        side.close()
+    assert len(sent) == 14 and not side.decisions  # measured: 0 of 10 arrive (docs/transport.md)
+    assert status["frames_received"] == "0"
+    assert "qos_reliability: reliable" in status["_message"]
+    output = process_output(log)
+    assert "yet nothing arrives" in output and "qos_reliability: reliable" in output

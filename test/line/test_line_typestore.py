@@ -52,7 +52,7 @@ def test_rclpy_cherry_array_decodes(line_msgs):
 
     cherries = [
         line_msgs.Cherry(x=0.5 + code, y=-0.125, type=bytes([code]))
-        for code in (line_types.CLEAN, line_types.PIT, line_types.SIDE, line_types.STEM)
+        for code in (1, 2, 3, 6)  # clean, pit, side, stem
     ]
     raw = serialize_message(line_msgs.CherryArray(cherries=cherries, encoder_count=98_765))
     store = build_typestore()

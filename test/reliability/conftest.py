@@ -138,15 +138,15 @@ class LiveNode:
 
 @contextmanager
 def start_live_node(
-    log_dir: Path, models_dir: Path, namespace: str, **options
+    log_dir: Path, models_dir: Path, namespace: str, domain: int | None = None, **options
 ) -> Iterator[LiveNode]:
     """Start the classifier (see test.ros_client.start_classifier) and a client; yield both,
     then check the process is still alive (it must survive everything the test did)."""
     from cherry_classifier.processes import process_output
     from test.ros_client import Client, start_classifier
 
-    with start_classifier(log_dir, models_dir, namespace, **options) as process:
-        client = Client(namespace)
+    with start_classifier(log_dir, models_dir, namespace, domain=domain, **options) as process:
+        client = Client(namespace, domain)
         log = log_dir / f"classifier_{namespace}.log"
         try:
             client.wait(lambda: client.swap.service_is_ready() and client.model_infos, "the node")
@@ -156,14 +156,15 @@ def start_live_node(
             assert process.poll() is None, process_output(log)
 
 
-@pytest.fixture(scope="session")
-def crops_node(tmp_path_factory, models_dir) -> Iterator[LiveNode]:
+@pytest.fixture
+def crops_node(tmp_path, models_dir, ros_domain) -> Iterator[LiveNode]:
     """A crops-mode classifier on ``/rel/camera/image`` running the ``clean`` model."""
     pytest.importorskip("rclpy")
     with start_live_node(
-        tmp_path_factory.mktemp("crops_node"),
+        tmp_path,
         models_dir,
         "rel",
+        domain=ros_domain,
         model_path="clean",
         input_mode="crops",
         max_batch_delay_ms=5.0,

@@ -109,7 +109,7 @@ class Collector:
         deadline = time.monotonic() + timeout
         while len(self.results) + len(self.drops) < total:
             assert time.monotonic() < deadline, f"{len(self.results)} + {len(self.drops)} < {total}"
-            time.sleep(0.005)
+            time.sleep(0.005)  # poll interval of the exact condition above
 
 
 def make_engine(model, collector: Collector, start: bool = True, **config) -> InferenceEngine:

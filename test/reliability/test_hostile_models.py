@@ -52,7 +52,7 @@ def test_swap_refuses_every_hostile_file_and_the_old_model_keeps_answering(
 @pytest.mark.ros
 @pytest.mark.slow
 def test_a_bad_start_up_model_leaves_the_node_up_in_flagged_fail_safe_until_a_good_swap(
-    tmp_path, models_dir, marker
+    tmp_path, models_dir, marker, ros_domain
 ):
     """Start-up with a pickle exploit as the model and an allow-list: the node comes up, says
     ERROR with the reason, decides every crop fail-safe (flagged), refuses a model the list does
@@ -66,6 +66,7 @@ def test_a_bad_start_up_model_leaves_the_node_up_in_flagged_fail_safe_until_a_go
         tmp_path,
         models_dir,
         "badstart",
+        domain=ros_domain,
         model_path="evil.pt",
         input_mode="crops",
         fail_safe_label="pit",

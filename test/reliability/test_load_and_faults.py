@@ -35,11 +35,10 @@ def test_overload_soak_accounts_for_every_frame_with_bounded_memory_and_queue_wa
     assert figures.decisions_seen == decided and figures.duplicate_decisions == 0
     assert figures.queue_wait_ms_max <= config.max_frame_age_ms
     assert figures.input_errors == 0
-    # Bounded by design: the engine's queue (max_queue_frames) plus what DDS holds for the node
-    # (qos_depth 1000 per topic x 48 kB, a reliable backlog only when the node falls far behind,
-    # e.g. on a machine busy with other work): 32 MiB + that backlog at most.
-    dds_backlog_mib = config.publishers * 1000 * 128 * 128 * 3 / 2**20
-    limit = 32 + dds_backlog_mib
+    # Measured (2026-12-02, this test on 2 cores): +50.7 MiB on an idle machine, +1.0 MiB with two
+    # CPU burners beside it (the reliable DDS backlog, qos_depth 1000 here, is what varies; by
+    # design it is at most 3 x 1000 x 48 kB = 141 MiB more than the queue). Twice the larger.
+    limit = 2 * 50.7
     assert figures.growth_mib < limit, f"node memory grew by {figures.growth_mib:.0f} MiB"
 
 
@@ -62,7 +61,7 @@ def test_hot_swaps_under_load_decide_each_frame_once_by_the_model_they_name(crop
         while not stop.is_set():
             client.images.publish(image_msg(crop, "bgr8", 10_000 + sent, "swap"))
             sent += 1
-            time.sleep(0.05)
+            time.sleep(0.05)  # pacing: 20 frames/s
 
     thread = threading.Thread(target=stream)
     thread.start()
@@ -107,7 +106,7 @@ def test_hot_swaps_under_load_decide_each_frame_once_by_the_model_they_name(crop
 
 
 def test_injected_inference_failures_give_flagged_fail_safe_batches_and_the_next_recovers(
-    tmp_path, models_dir
+    tmp_path, models_dir, ros_domain
 ):
     from test.ros_client import image_msg
 
@@ -115,6 +114,7 @@ def test_injected_inference_failures_give_flagged_fail_safe_batches_and_the_next
         tmp_path,
         models_dir,
         "faulty",
+        domain=ros_domain,
         model_path="clean",
         input_mode="crops",
         max_batch_delay_ms=0.0,
@@ -139,7 +139,9 @@ def test_injected_inference_failures_give_flagged_fail_safe_batches_and_the_next
         assert "TEST ONLY fault injection" in live.log_text()
 
 
-def test_layers_survive_a_missing_topic_corrupt_layers_and_clock_jumps(tmp_path, models_dir):
+def test_layers_survive_a_missing_topic_corrupt_layers_and_clock_jumps(
+    tmp_path, models_dir, ros_domain
+):
     import cv2
     from sensor_msgs.msg import CompressedImage
 
@@ -151,6 +153,7 @@ def test_layers_survive_a_missing_topic_corrupt_layers_and_clock_jumps(tmp_path,
         tmp_path,
         models_dir,
         "layered",
+        domain=ros_domain,
         model_path="clean",
         input_mode="layers",
         image_transport="compressed",
@@ -184,25 +187,20 @@ def test_layers_survive_a_missing_topic_corrupt_layers_and_clock_jumps(tmp_path,
         def status() -> dict:
             return client.fresh_status(f"{live.name}: inference")
 
-        def send_until_decided(stamp: tuple[int, int]) -> None:
-            """Send a full set; resend it if no decision comes (discovery, and rclpy's executor
-            now and then handing a message over only when the next one arrives)."""
-            for _ in range(3):
-                send(stamp)
-                deadline = time.monotonic() + 8
-                client.wait(lambda d=deadline: decided_stamp(stamp) or time.monotonic() > d, "set")
-                if decided_stamp(stamp):
-                    return
-            raise AssertionError(f"the set stamped {stamp} was never decided")
+        def send_and_see_decided(stamp: tuple[int, int]) -> None:
+            """Send a full set once; it must be decided (a resend would hide a lost set)."""
+            send(stamp)
+            client.wait(lambda: decided_stamp(stamp), f"the set stamped {stamp} to be decided")
 
-        send_until_decided((100, 0))
+        send_and_see_decided((100, 0))
         unmatched = int(status()["unmatched_layer_sets"])
 
         for trigger in range(5):  # the top2 camera is gone: sets time out and are counted
             send((200 + trigger, 0), layers=range(2))
-            time.sleep(0.1)
+            time.sleep(0.1)  # pacing: five triggers, not one burst
         client.wait(lambda: int(status()["unmatched_layer_sets"]) >= unmatched + 5, "timeouts")
-        send_until_decided((300, 0))  # it is back
+        assert int(status()["unmatched_layer_sets"]) == unmatched + 5
+        send_and_see_decided((300, 0))  # it is back
 
         send((310, 0), layers=[0, 1])  # a corrupt and a decompression-bomb layer
         send((310, 0), layers=[2], payload=b"\xff\xd8 not a jpeg at all")
@@ -217,9 +215,12 @@ def test_layers_survive_a_missing_topic_corrupt_layers_and_clock_jumps(tmp_path,
 
         jumps = [(5000, 0), (50, 0), (0, 0), (50, 500_000_000), (2_000_000_000, 0), (400, 0)]
         for stamp in jumps:  # backwards, zero, forwards: each set still decided
-            send_until_decided(stamp)
+            send_and_see_decided(stamp)
         client.wait(lambda: int(status()["unmatched_layer_sets"]) >= unmatched + 7, "timeouts")
         values = status()
-        assert int(values["input_backwards_stamp"]) >= 2 and int(values["input_zero_stamp"]) >= 1
+        assert int(values["unmatched_layer_sets"]) == unmatched + 7  # and the two corrupt sets
+        # Stamps are checked per layer topic: 50 after 5000 and 400 after 2e9 go backwards, 0 is
+        # a zero stamp, on each of the 3 topics.
+        assert (values["input_backwards_stamp"], values["input_zero_stamp"]) == ("6", "3")
         assert not decided_stamp((310, 0)) and not decided_stamp((311, 0))
         assert "corrupt_compressed" in live.log_text()

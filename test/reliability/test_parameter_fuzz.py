@@ -73,7 +73,7 @@ def same(a: dict, b: dict) -> bool:
     return all(equal(a[name], b[name]) for name in NAMES)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fuzz_client(crops_node):
     client = crops_node.client
     client.settle()
@@ -175,14 +175,16 @@ def test_each_parameter_refuses_the_obvious_wrong_values_with_a_named_reason(fuz
     ],
 )
 def test_start_up_values_the_node_cannot_run_with_end_it_with_the_reason(
-    tmp_path, models_dir, override, reason
+    tmp_path, models_dir, ros_domain, override, reason
 ):
     from cherry_classifier.processes import process_output
     from test.ros_client import start_classifier
 
     options = dict(override)
     models = options.pop("models_dir", models_dir)  # the helper sets it from its argument
-    with start_classifier(tmp_path, models, "badparams", model_path="clean", **options) as p:
+    with start_classifier(
+        tmp_path, models, "badparams", model_path="clean", domain=ros_domain, **options
+    ) as p:
         p.wait(60)
     output = process_output(tmp_path / "classifier_badparams.log")
     assert p.returncode == 2 and "invalid configuration" in output and reason in output, output
