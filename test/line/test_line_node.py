@@ -480,3 +480,30 @@ def test_a_best_effort_subscriber_that_receives_nothing_says_why(tmp_path, domai
     assert "qos_reliability: reliable" in status["_message"]
     output = process_output(log)
     assert "yet nothing arrives" in output and "qos_reliability: reliable" in output
+
+
+def test_without_the_lines_package_the_line_profile_exits_2_with_the_reason(tmp_path, domain):
+    """cherry_interfaces belongs to the line: where it is not installed, the line profile says
+    so in one line and exits 2 (the plain profile does not need it)."""
+    import os
+
+    env = {
+        name: ":".join(
+            p for p in os.environ.get(name, "").split(":") if "cherry_interfaces" not in p
+        )
+        for name in ("PYTHONPATH", "AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH", "LD_LIBRARY_PATH")
+    }
+    _, command = launch_command(line="true", log_level="info")
+    with ros_process(command, tmp_path / "line.log", ROS_DOMAIN_ID=str(domain), **env) as node:
+        node.wait(60)
+    output = process_output(tmp_path / "line.log")
+    assert node.returncode == 2, output
+    assert "needs the line's cherry_interfaces package" in output and "Traceback" not in output
+    _, command = launch_command(log_level="info")
+    with ros_process(command, tmp_path / "plain.log", ROS_DOMAIN_ID=str(domain), **env) as node:
+        side = LineSide(domain)
+        try:
+            side.wait(lambda: bool(side.input_status("/camera/image")), "the plain profile's node")
+        finally:
+            side.close()
+        assert node.poll() is None, process_output(tmp_path / "plain.log")

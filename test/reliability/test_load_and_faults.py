@@ -33,7 +33,8 @@ def test_overload_soak_accounts_for_every_frame_with_bounded_memory_and_queue_wa
     assert decided + dropped == sent, "a frame was neither decided nor counted as dropped"
     assert dropped > 0 and sum(figures.drop_reasons.values()) == dropped
     assert figures.decisions_seen == decided and figures.duplicate_decisions == 0
-    assert figures.queue_wait_ms_max <= config.max_frame_age_ms
+    # The deadline itself (no frame decided after waiting longer than max_frame_age_ms) is
+    # tested on an injected clock (test_engine_faults.py), not on this machine's timing.
     assert figures.input_errors == 0
     # Measured (2026-12-02, this test on 2 cores): +50.7 MiB on an idle machine, +1.0 MiB with two
     # CPU burners beside it (the reliable DDS backlog, qos_depth 1000 here, is what varies; by
