@@ -92,7 +92,7 @@ BEST_EFFORT_HINT = (
 class PendingDetect:
     """A Detectionhdr call waiting for its frame: the result, or why it was dropped."""
 
-    job: FrameJob
+    job: FrameJob  # held here: the pending table is keyed by id(job)
     done: threading.Event
     result: FrameResult | None = None
     dropped: str = ""
@@ -123,6 +123,7 @@ class ClassifierNode(Node):
         self._belt = belt_transform_from(values)
         self._detect_pending: dict[int, PendingDetect] = {}
         self._detect_lock = threading.Lock()
+        self._detect_source = ""  # the Detectionhdr service's name: its frames' source
         self._loader = ModelLoader(
             models_dir=self._models_dir,
             backend=self._param("backend"),
@@ -183,6 +184,7 @@ class ClassifierNode(Node):
                 self._on_detect,
                 callback_group=MutuallyExclusiveCallbackGroup(),
             )
+            self._detect_source = self._detect_service.srv_name
             self.get_logger().info(
                 f"line output: {self._line_pub.topic_name} (CherryArray) and "
                 f"{self._detect_service.srv_name} (Detectionhdr)"
@@ -495,7 +497,7 @@ class ClassifierNode(Node):
     # -- the old detector's service ----------------------------------------------------------
     def _on_detect(self, request: Any, response: Any) -> Any:
         """Detectionhdr: one trigger's layers in, the line's cherries out (same engine)."""
-        source = self._detect_service.srv_name
+        source = self._detect_source
         try:
             frame_id, layers = layers_of_detect_request(request)
             joined = self._join(source, frame_id, layers)
@@ -542,7 +544,11 @@ class ClassifierNode(Node):
         if pending is not None:  # a Detectionhdr call: answered there, not on the topic
             pending.result = result
             pending.done.set()
-        elif self._line_pub is not None and result.job.trigger is not None:
+        elif (  # an image set; a Detectionhdr frame decided after its call gave up is not one
+            self._line_pub is not None
+            and result.job.trigger is not None
+            and result.job.source != self._detect_source
+        ):
             cherries = self._line_cherries(result)
             encoder_mm = result.job.trigger.encoder_mm
             self._line_pub.publish(self._line.cherry_array(cherries, encoder_mm))
