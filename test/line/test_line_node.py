@@ -124,10 +124,17 @@ def start_node(tmp_path: Path, domain: int, **launch_arguments: str):
 
 
 def run_camera(
-    side: LineSide, tmp_path: Path, domain: int, folders, topic: str, count: int, mode: str
+    side: LineSide,
+    tmp_path: Path,
+    domain: int,
+    folders,
+    topic: str,
+    count: int,
+    mode: str,
+    also_ready=lambda: True,
 ) -> list[dict]:
     """Send `count` sets (or frames) from a camera process once the node's subscription has
-    matched it (the node's own diagnostics say so); returns what was sent."""
+    matched it (the node's own diagnostics say so) and `also_ready()`; returns what was sent."""
     out = tmp_path / f"sent_{mode}.jsonl"
     command = [sys.executable, str(CAMERA), *map(str, folders), "--mode", mode, "--topic", topic]
     command += ["--count", str(count), "--out", str(out)]
@@ -140,8 +147,10 @@ def run_camera(
         side.wait(lambda: bool(select.select([camera.stdout], [], [], 0)[0]), "the camera")
         assert camera.stdout.readline().strip() == "ready"
         side.wait(
-            lambda: int(side.input_status(topic).get("matched_publishers", 0)) >= 1,
-            "the node's subscription to match the camera",
+            lambda: (
+                int(side.input_status(topic).get("matched_publishers", 0)) >= 1 and also_ready()
+            ),
+            "the node's subscription (and whatever else must receive) to match the camera",
         )
         camera.stdin.write("go\n")
         camera.stdin.flush()
@@ -407,38 +416,24 @@ def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path
         with ros_process(commands["classifier_node"], tmp_path / "classifier.log", **env):
             with ros_process(commands["recorder_node"], recorder_log, **env) as recorder:
                 side.wait(lambda: "/classifier/decisions written" in recording, "the recorder")
-                out = tmp_path / "sent_image_set.jsonl"
-                command = [sys.executable, str(CAMERA), *map(str, folders), "--count", str(count)]
-                command += ["--topic", "/image_set", "--out", str(out)]
-                camera_env = dds_env.localhost_env(domain)
-                camera_env["PYTHONPATH"] = f"{REPO_ROOT}:{camera_env.get('PYTHONPATH', '')}"
-                camera = subprocess.Popen(
-                    command,
-                    env=camera_env,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                try:
-                    assert camera.stdout.readline().strip() == "ready"
 
-                    def recorder_will_receive() -> bool:
-                        return (
-                            recording.get("/image_set reliability") == "reliable"
-                            and int(recording.get("/image_set matched publishers", 0)) >= 1
-                            and int(side.input_status("/image_set").get("matched_publishers", 0))
-                            >= 1
-                        )
-
-                    side.wait(
-                        recorder_will_receive, "the recorder's reliable, matched subscription"
+                def recorder_will_receive() -> bool:
+                    """A reliable subscription matched to the camera (volatile: it receives
+                    only what is sent after it matched)."""
+                    return recording.get("/image_set reliability") == "reliable" and (
+                        int(recording.get("/image_set matched publishers", 0)) >= 1
                     )
-                    camera.stdin.write("go\n")
-                    camera.stdin.flush()
-                    side.wait(lambda: camera.poll() is not None, "the camera", 60)
-                finally:
-                    if camera.poll() is None:
-                        camera.kill()
+
+                run_camera(
+                    side,
+                    tmp_path,
+                    domain,
+                    folders,
+                    "/image_set",
+                    count,
+                    "image_set",
+                    also_ready=recorder_will_receive,
+                )
                 side.wait(
                     lambda: (
                         recording.get("/image_set written") == str(count)
