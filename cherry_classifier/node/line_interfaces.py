@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cherry_classifier.bags.line_types import PACKAGE
 from cherry_classifier.imaging.line_output import LineCherry
-
-PACKAGE = "cherry_interfaces"
 
 
 @dataclass(frozen=True)
