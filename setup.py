@@ -23,7 +23,7 @@ def share_tree(folder: str) -> list[tuple[str, list[str]]]:
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(exclude=["test", "test.*"]),
+    packages=find_packages(exclude=["test", "test.*", "cherry_dev", "cherry_dev.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -42,7 +42,8 @@ setup(
     entry_points={
         "console_scripts": [
             "classifier_node = cherry_classifier.node.main:main",
-            "cherry-synth = cherry_classifier.training.synth:main",
+            "managed_classifier_node = cherry_classifier.node.main:managed_main",
+            "cherry-synth = cherry_classifier.evaluation.synthetic:main",
             "cherry-train = cherry_classifier.training.train:main",
             "cherry-compare = cherry_classifier.training.compare:main",
             "cherry-bag-make = cherry_classifier.bags.make_bag:main",

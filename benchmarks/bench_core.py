@@ -56,7 +56,7 @@ def log(message: str) -> None:
 def synthetic_crops(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(N, 128, 128, 3) uint8 cherries and labels; the training package's renderer if present."""
     try:
-        from cherry_classifier.training.synth import render_dataset
+        from cherry_classifier.evaluation.synthetic import render_dataset
 
         per_class = -(-count // len(CLASSES))
         crops, labels = render_dataset(per_class, CLASSES, seed)

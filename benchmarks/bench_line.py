@@ -45,9 +45,9 @@ def measure(mode: str, count: int, folders: list[Path], domain: int, log_dir: Pa
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from cherry_classifier import dds_env
-    from cherry_classifier.launch_stub import launch_command
-    from cherry_classifier.processes import ros_process, wait_until
+    from cherry_dev import dds_env
+    from cherry_dev.launch_stub import launch_command
+    from cherry_dev.processes import ros_process, wait_until
 
     topic = "/image_set" if mode == "image_set" else "/camera/image"
     arguments = {"line": "true"} if mode == "image_set" else {}
@@ -115,7 +115,7 @@ def measure(mode: str, count: int, folders: list[Path], domain: int, log_dir: Pa
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cherry_classifier import dds_env
+    from cherry_dev import dds_env
 
     dds_env.apply()
     folders = [args.frames_dir / name for name in FOLDERS]

@@ -31,9 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cherry_classifier import dds_env
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # cherry_dev: the checkout's development package
+    sys.path.insert(0, str(REPO_ROOT))
+
+from cherry_dev import dds_env  # noqa: E402
+
 NODE = "/classifier"
 TOPIC = "/bench/image"
 INPUT_STATUS = f"{NODE}: input {TOPIC}"
@@ -106,10 +109,10 @@ def main() -> int:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
+    from cherry_classifier.evaluation.synthetic import render_frame
     from cherry_classifier.imaging.conversion import array_to_image_fields
-    from cherry_classifier.launch_stub import launch_command
-    from cherry_classifier.processes import ros_process, wait_until
-    from cherry_classifier.training.synth import render_frame
+    from cherry_dev.launch_stub import launch_command
+    from cherry_dev.processes import ros_process, wait_until
 
     rng = np.random.default_rng(0)
     frames = [render_frame(rng, args.cherries).image for _ in range(8)]

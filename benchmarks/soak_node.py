@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from cherry_classifier import dds_env  # noqa: E402
+from cherry_dev import dds_env  # noqa: E402
 
 NAMESPACE = "soak"
 
@@ -165,8 +165,8 @@ def run_soak(config: SoakConfig, scratch: Path) -> SoakFigures:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from cherry_classifier.launch_stub import launch_command
-    from cherry_classifier.processes import ros_process, stop_process, wait_until
+    from cherry_dev.launch_stub import launch_command
+    from cherry_dev.processes import ros_process, stop_process, wait_until
 
     models = _heavy_model(scratch, config.architecture)
     topics = [f"cam{i}" for i in range(config.publishers)]

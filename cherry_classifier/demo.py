@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if not any(a == "--out" or a.startswith("--out=") for a in arguments):
         arguments += ["--out", "log/demo"]
-    return replay.main([str(replay.default_sample_bag()), *arguments])
+    return replay.main([str(replay.default_sample_bag()), "--localhost-only", *arguments])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ The node is named ``classifier`` (``ros2 param set /classifier pit_threshold 0.7
 service is relative, so it resolves to ``/swap_model`` (``/<namespace>/swap_model`` with a
 namespace).
 
+``managed:=true`` starts the managed (lifecycle) node instead, ``managed_classifier_node``: it
+waits unconfigured until a lifecycle manager (or ``ros2 lifecycle set /classifier configure``,
+then ``activate``) brings it up; configure loads and checks the model, activate subscribes.
+
 ``record:=true`` also starts ``recorder_node``, which writes the classifier's inputs and outputs
 to a rosbag2 (``record_output:=shift_0712``; default a dated folder) for later evaluation with
 ``cherry-eval``, and with ``capture_dir:=to_label`` saves MAYBE crops and a sample of the rest
@@ -21,32 +25,38 @@ for labelling.
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+
+
+def _is_true(name, context):
+    return LaunchConfiguration(name).perform(context).lower() in ("true", "1", "yes")
 
 
 def _params_file(context):
     chosen = LaunchConfiguration("params_file").perform(context)
     if chosen:
         return chosen
-    line = LaunchConfiguration("line").perform(context).lower() in ("true", "1", "yes")
+    line = _is_true("line", context)
     profile = "threading_ws_line.yaml" if line else "threading_ws.yaml"
     share = FindPackageShare("cherry_classifier")
     return PathJoinSubstitution([share, "config", profile]).perform(context)
 
 
 def _nodes(context):
+    managed = _is_true("managed", context)
     model_path = LaunchConfiguration("model_path").perform(context)
     parameters = [_params_file(context)]
     if model_path:  # empty: keep the params file's model
         parameters.append({"model_path": model_path})
     log_level = ["--ros-args", "--log-level", LaunchConfiguration("log_level")]
+    action = LifecycleNode if managed else Node
     nodes = [
-        Node(
+        action(
             package="cherry_classifier",
-            executable="classifier_node",
+            executable="managed_classifier_node" if managed else "classifier_node",
             name="classifier",
             namespace=LaunchConfiguration("namespace"),
             parameters=parameters,
@@ -55,7 +65,7 @@ def _nodes(context):
             emulate_tty=True,
         )
     ]
-    if LaunchConfiguration("record").perform(context).lower() in ("true", "1", "yes"):
+    if _is_true("record", context):
         namespace = LaunchConfiguration("namespace").perform(context).strip("/")
         recorder = {
             "classifier_node": f"/{namespace}/classifier" if namespace else "/classifier",
@@ -99,6 +109,12 @@ def generate_launch_description():
                 "model_path",
                 default_value="",
                 description="model to start with (default: the params file's)",
+            ),
+            DeclareLaunchArgument(
+                "managed",
+                default_value="false",
+                description="true: the managed (lifecycle) node, configured and activated "
+                "through its lifecycle services",
             ),
             DeclareLaunchArgument("log_level", default_value="info", description="log level"),
             DeclareLaunchArgument(

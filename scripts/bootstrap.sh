@@ -89,7 +89,7 @@ colcon_build() {
         export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
         # The venv is the underlay: give it the (empty) setup files colcon looks for.
         touch "$VENV/local_setup.sh" "$VENV/local_setup.bash"
-        eval "$(python -m cherry_classifier.dds_env)"
+        eval "$(python "$ROOT/cherry_dev/dds_env.py")"
         # Base paths named here, not in colcon_defaults.yaml: test/line_interfaces holds a test
         # copy of the line's own cherry_interfaces, built in this checkout only. A real
         # workspace (colcon_defaults.yaml, README) never builds it: the line has the real one.
@@ -110,8 +110,8 @@ source "$ROOT/install/setup.bash"
 # The package's tools (cherry-train, cherry-eval, ...; \`ros2 run cherry_classifier <tool>\` in a
 # full ROS install) live in lib/cherry_classifier, which setup.bash does not put on PATH.
 export PATH="$ROOT/install/cherry_classifier/lib/cherry_classifier:\$PATH"
-# DDS discovery stays on this host; one domain id per shell (see cherry_classifier/dds_env.py).
-eval "\$(python -m cherry_classifier.dds_env)"
+# DDS discovery stays on this host; one domain id per shell (see cherry_dev/dds_env.py).
+eval "\$(python "$ROOT/cherry_dev/dds_env.py")"
 ENV
 }
 

@@ -3,7 +3,7 @@
 
 Two cameras in frames mode, ``sensor_msgs/CompressedImage`` (JPEG quality 95), 1.8 frames/s:
 
-- ``/line1/image/compressed``: 12 SYNTHETIC frames (``training.synth.render_frame``, seed 0,
+- ``/line1/image/compressed``: 12 SYNTHETIC frames (``evaluation.synthetic.render_frame``, seed 0,
   20 to 30 cherries each) with every cherry's true class on ``/cherry_labels``
   (origin "synthetic truth");
 - ``/line2/image/compressed``: the real production frames of ``../shared/data/production_frames``

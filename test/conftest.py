@@ -24,7 +24,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from cherry_classifier import dds_env  # noqa: E402
+from cherry_dev import dds_env  # noqa: E402
 
 # Before anything can start DDS: this process and every child stay on this host.
 dds_env.apply()

@@ -23,8 +23,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from cherry_classifier.imaging.conversion import array_to_image_fields
-from cherry_classifier.launch_stub import launch_command
-from cherry_classifier.processes import ros_process, wait_until
+from cherry_dev.launch_stub import launch_command
+from cherry_dev.processes import ros_process, wait_until
 
 LATCHED = QoSProfile(
     depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
@@ -155,13 +155,17 @@ def start_classifier(
     model_path: str = "a",
     env: dict[str, str] | None = None,
     domain: int | None = None,
+    managed: bool = False,
     **parameters,
 ):
     """The classifier as the launch file starts it (shipped ``config/threading_ws.yaml``), in
     `namespace` and ROS domain `domain`, running `model_path` from the test's `models_dir`;
-    `parameters` are the only other values re-set (those the test is about). Its log goes to
+    `parameters` are the only other values re-set (those the test is about); `managed`: the
+    managed (lifecycle) node, as ``managed:=true`` starts it (unconfigured). Its log goes to
     `tmp_path/classifier_<namespace>.log`."""
-    _, command = launch_command(namespace=namespace, model_path=model_path, log_level="info")
+    _, command = launch_command(
+        namespace=namespace, model_path=model_path, log_level="info", managed=str(managed).lower()
+    )
     overrides = {"models_dir": str(models_dir), **{k: str(v) for k, v in parameters.items()}}
     env = dict(env or {})
     if domain is not None:

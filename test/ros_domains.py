@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cherry_classifier import dds_env
+from cherry_dev import dds_env
 
 FIRST, LAST = 1, 101  # dds_env's range: clear of Linux's ephemeral ports
 LOCK_DIR = Path(tempfile.gettempdir())

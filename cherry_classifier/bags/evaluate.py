@@ -27,14 +27,14 @@ import yaml
 
 from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC
-from cherry_classifier.bags.metrics import record_metrics
 from cherry_classifier.bags.offline import evaluate_bag
-from cherry_classifier.bags.records import RecordSet
-from cherry_classifier.bags.report import _slug, write_report
 from cherry_classifier.core.decision import Thresholds
+from cherry_classifier.evaluation.record_metrics import record_metrics
+from cherry_classifier.evaluation.record_report import slug, write_report
+from cherry_classifier.evaluation.records import RecordSet
 from cherry_classifier.imaging.layers import LAYER_ORDER
 from cherry_classifier.imaging.localizer import LocalizerParams
-from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX
+from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX, OFFLINE_INPUT_MODES
 
 LOGGER = logging.getLogger(__name__)
 NODE_NAME = "classifier"
@@ -90,18 +90,6 @@ def resolve_topics(wanted: Sequence[str], available: Sequence[str]) -> list[str]
     return resolved
 
 
-def find_model(name: str) -> Path:
-    """A model as given (bundle, file or training run folder), else by name in the package's
-    models folder (as the node resolves ``model_path``)."""
-    from cherry_classifier.core.model_paths import default_models_dir
-    from cherry_classifier.training.compare import resolve_bundle
-
-    for candidate in (Path(name), default_models_dir() / name):
-        if candidate.exists():
-            return resolve_bundle(candidate)
-    raise FileNotFoundError(f"no model {name!r} here or in {default_models_dir()}")
-
-
 def model_labels(paths: Sequence[str]) -> list[str]:
     """Short distinct names for the models (folder or file names)."""
     labels: list[str] = []
@@ -128,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thresholds", choices=("model", "params"), default="model")
     for name in THRESHOLD_NAMES:
         parser.add_argument("--" + name.replace("_", "-"), type=float, dest=name)
-    parser.add_argument("--input-mode", choices=("crops", "frames", "layers"))
+    parser.add_argument("--input-mode", choices=OFFLINE_INPUT_MODES)
     parser.add_argument("--topics", nargs="+", help="image topics (layers: in layer order)")
     parser.add_argument("--labels-topic", default=LABELS_TOPIC)
     parser.add_argument("--backend", default="eager")
@@ -154,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path, json_path = write_report(results, args.out, title=args.title)
     for name, records in results.items():
         if not args.records:
-            records.save(args.out / f"records_{_slug(name)}.jsonl")
+            records.save(args.out / f"records_{slug(name)}.jsonl")
         metrics = record_metrics(records)
         print(
             f"{name}: {metrics['decisions']} decisions ({metrics['labelled']} labelled): "
@@ -166,14 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
-    from cherry_classifier.core.classifier import Classifier  # torch: only when evaluating
+    from cherry_classifier.core.model_store import ModelStore  # torch: only when evaluating
 
     params = node_params(args.params) if args.params else {}
     input_mode = args.input_mode or params.get("input_mode", "frames")
     topics = _topics(args, params, input_mode)
+    # A model as given (bundle, file or training run folder), else by name in the package's
+    # models folder; checked (golden crops) as the node checks it.
+    store = ModelStore.searching(backend=args.backend, num_threads=args.num_threads or None)
     results = {}
     for label, path in zip(model_labels(args.model), args.model, strict=True):
-        classifier = Classifier.from_path(find_model(path), args.backend, args.num_threads or None)
+        classifier = store.load(path)
         thresholds = _thresholds(args, params, classifier.manifest.thresholds)
         LOGGER.info(
             "%s (%s): %s mode on %s, %s",
@@ -189,7 +180,7 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
             thresholds,
             input_mode,
             topics,
-            crop_size=int(params.get("crop_size", 128)),
+            crop_size=int(params.get("crop_size") or classifier.manifest.crop_size),
             localizer_params=localizer_params_from(params),
             batch_size=args.batch_size,
             labels_topic=args.labels_topic,

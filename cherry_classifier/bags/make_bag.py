@@ -3,13 +3,13 @@
 ``cherry-bag-make OUT`` with one source:
 
 - ``--crops ROOT``: a training layout (``ROOT/<class>/...`` or ``ROOT/{train,val,test}/<class>``,
-  see :mod:`cherry_classifier.training.data`): one image per crop (crops mode), each labelled
+  see :mod:`cherry_classifier.evaluation.dataset`): one image per crop (crops mode), each labelled
   with its folder's class over the whole image;
 - ``--frames DIR [DIR ...]``: layered trigger folders (like ``production_frames/<trigger>``, or
   a folder of them): ``--mode frames`` stacks and aligns the layers by their encoder counts into
   one bot1, bot2, top2 frame; ``--mode layers`` writes each layer, as taken, on its own mono
   topic (``<topic>/bot1`` ...) for the node's layers mode. No labels;
-- ``--synthetic N``: N synthetic frames (``training.synth.render_frame``) with every cherry's
+- ``--synthetic N``: N synthetic frames (``evaluation.synthetic.render_frame``) with every cherry's
   true class and box as labels.
 
 Images are raw ``sensor_msgs/Image`` (``--compressed none``; bgr8, or mono8 for layers) or
@@ -30,9 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from cherry_classifier.bags.io import BagSummary, BagWriter, bag_summary
-from cherry_classifier.bags.labels import LABELS_TOPIC, SYNTHETIC_TRUTH, Label, write_labels
+from cherry_classifier.bags.labels import LABELS_TOPIC, SYNTHETIC_TRUTH, write_labels
 from cherry_classifier.bags.messages import COMPRESSIONS, image_message, image_msgtype
 from cherry_classifier.core.decision import LABEL_NAMES
+from cherry_classifier.evaluation.dataset import SPLITS, SYNTHETIC_MARKER, read_samples
+from cherry_classifier.evaluation.labels import Label
+from cherry_classifier.evaluation.synthetic import render_frame
 from cherry_classifier.imaging.layers import (
     LAYER_ORDER,
     load_layered_frame,
@@ -115,10 +118,8 @@ def crop_folder_triggers(
     Labels: the folder's class over the whole crop, origin "synthetic truth" when the folder
     was written by cherry-synth (``SYNTHETIC.json``), else "dataset folder".
     """
-    from cherry_classifier.training.data import SPLITS, read_samples  # torch: only when used
-
     root = Path(root)
-    origin = SYNTHETIC_TRUTH if (root / "SYNTHETIC.json").exists() else DATASET_FOLDER
+    origin = SYNTHETIC_TRUTH if (root / SYNTHETIC_MARKER).exists() else DATASET_FOLDER
     if split is not None:
         bases = [root / split]
     elif any((root / s).is_dir() for s in SPLITS):
@@ -207,8 +208,6 @@ def synthetic_triggers(
     ``layers`` mode writes the three channels on ``<topic>/<layer>`` as mono images, each moved
     up the belt by its offset, as a camera takes them: the node's layer offsets realign them.
     """
-    from cherry_classifier.training.synth import render_frame
-
     for index in range(count):
         number = cherries if isinstance(cherries, int) else cherries[index % len(cherries)]
         frame = render_frame(np.random.default_rng([seed, index]), number)

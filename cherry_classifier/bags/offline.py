@@ -24,8 +24,9 @@ from cherry_classifier.bags.io import BagError, decode, iter_messages
 from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC, Label, read_labels
 from cherry_classifier.bags.messages import COMPRESSED_IMAGE, stamp_ns
-from cherry_classifier.bags.records import RecordSet, frame_records
+from cherry_classifier.core.contract import CROP_SIZE_PX
 from cherry_classifier.core.decision import Thresholds, decide
+from cherry_classifier.evaluation.records import RecordSet, frame_records
 from cherry_classifier.imaging.layers import LAYER_ORDER
 from cherry_classifier.imaging.localizer import LocalizerParams, Region
 from cherry_classifier.imaging.pipeline import (
@@ -110,7 +111,7 @@ def evaluate_bag(
     thresholds: Thresholds | None = None,
     input_mode: str = "frames",
     image_topics: Sequence[str] | None = None,
-    crop_size: int = 128,
+    crop_size: int = CROP_SIZE_PX,
     localizer_params: LocalizerParams | Mapping[str, Any] | None = None,
     batch_size: int = 32,
     labels_topic: str = LABELS_TOPIC,

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cherry_classifier.core.contract import LINE_CLASSES
+
 CLEAN, MAYBE, PIT = 0, 1, 2
-LABEL_NAMES = ("clean", "maybe", "pit")
+LABEL_NAMES = LINE_CLASSES
 
 
 class ThresholdError(ValueError):

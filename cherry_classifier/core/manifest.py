@@ -1,7 +1,11 @@
-"""A model's contract: what goes in (size, channels, scale) and what comes out (class order).
+"""A model's contract: what goes in (crop, size, channels, scale) and what comes out (classes).
 
 It travels with the weights in every bundle, so nothing about a model's input or output is ever
-assumed. Production models are unnormalised: uint8 pixels * 1/255, no mean/std.
+assumed (in the spirit of timm's ``pretrained_cfg``). Production models are unnormalised: uint8
+pixels * 1/255, no mean/std. The crop contract: ``crop_size`` is the side cut from the frame
+around each cherry (frame pixels), ``interpolation`` how that crop is resized to ``input_size``,
+and ``channel_names`` the layer order. Manifests written before these fields load with the
+line's defaults (:mod:`cherry_classifier.core.contract`).
 """
 
 from __future__ import annotations
@@ -10,10 +14,16 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cherry_classifier.core.contract import (
+    CROP_SIZE_PX,
+    DEFAULT_INTERPOLATION,
+    INPUT_SIZE_PX,
+    INTERPOLATIONS,
+    LAYER_ORDER,
+)
 from cherry_classifier.core.decision import ThresholdError, Thresholds
 
 FORMAT_VERSION = 1
-KNOWN_CLASSES = ("clean", "maybe", "pit")
 CONTRACT_FIELDS = (
     "architecture",
     "class_names",
@@ -23,6 +33,9 @@ CONTRACT_FIELDS = (
     "mean",
     "std",
 )
+# Also part of the contract, but they enter the model id only where they differ from the
+# defaults, so the ids of models exported before these fields existed stay the same.
+CROP_FIELDS = ("crop_size", "interpolation")
 
 
 class ManifestError(ValueError):
@@ -33,8 +46,8 @@ class ManifestError(ValueError):
 class ModelManifest:
     architecture: str
     class_names: tuple[str, ...]
-    input_size: int = 128
-    channel_names: tuple[str, ...] = ("bot1", "bot2", "top2")
+    input_size: int = INPUT_SIZE_PX
+    channel_names: tuple[str, ...] = LAYER_ORDER  # the layer order
     input_scale: float = 1 / 255
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
@@ -42,6 +55,8 @@ class ModelManifest:
     thresholds: Thresholds = field(default_factory=Thresholds)
     provenance: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # see core/variants.py
+    crop_size: int = CROP_SIZE_PX  # side cut from the frame around a cherry, frame pixels
+    interpolation: str = DEFAULT_INTERPOLATION  # crop -> input_size, one of INTERPOLATIONS
 
     def __post_init__(self) -> None:
         from cherry_classifier.core.architectures import ARCHITECTURES
@@ -63,6 +78,24 @@ class ModelManifest:
             )
         if not self.channel_names:
             raise ManifestError("channel_names must name at least one channel")
+        channels = tuple(self.channel_names)
+        if not all(isinstance(n, str) and n for n in channels) or len(set(channels)) != len(
+            channels
+        ):
+            raise ManifestError(
+                f"channel_names must be distinct non-empty names, got {list(channels)}"
+            )
+        if (
+            isinstance(self.crop_size, bool)
+            or not isinstance(self.crop_size, int)
+            or not 8 <= self.crop_size <= 2048
+        ):
+            raise ManifestError(f"crop_size must be an integer in 8..2048, got {self.crop_size!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ManifestError(
+                f"interpolation must be one of {', '.join(INTERPOLATIONS)}, "
+                f"got {self.interpolation!r}"
+            )
         if not (isinstance(self.input_scale, int | float) and math.isfinite(self.input_scale)):
             raise ManifestError(f"input_scale must be a finite number, got {self.input_scale!r}")
         if self.input_scale <= 0:
@@ -102,9 +135,10 @@ class ModelManifest:
         """The fields that change what the weights mean (they enter the model id).
 
         Everything else (temperature, thresholds, provenance, variants) may change without
-        changing the model id.
+        changing the model id. ``crop_size`` and ``interpolation`` appear only where they
+        differ from the defaults (see ``CROP_FIELDS``).
         """
-        return {
+        contract = {
             "architecture": self.architecture,
             "class_names": list(self.class_names),
             "input_size": self.input_size,
@@ -113,10 +147,25 @@ class ModelManifest:
             "mean": None if self.mean is None else [float(v) for v in self.mean],
             "std": None if self.std is None else [float(v) for v in self.std],
         }
+        for name in CROP_FIELDS:
+            value = getattr(self, name)
+            if value != type(self).__dataclass_fields__[name].default:
+                contract[name] = value
+        return contract
+
+    def crop_contract(self) -> dict[str, Any]:
+        """The crop contract as plain data: crop side, interpolation, input side, layer order."""
+        return {
+            "crop_size": self.crop_size,
+            "interpolation": self.interpolation,
+            "input_size": self.input_size,
+            "channel_names": list(self.channel_names),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(self.contract())
+        data.update(self.crop_contract())
         data["temperature"] = float(self.temperature)
         data["thresholds"] = self.thresholds.to_dict()
         data["format_version"] = FORMAT_VERSION

@@ -2,7 +2,10 @@
 
 Functions take plain fields (encoding, height, width, step, data) so the node can pass
 ``msg.encoding, msg.height, msg.width, msg.step, msg.data``. Anything unsupported or
-inconsistent raises :class:`ImageFormatError` (a ``ValueError``) whose message says what is wrong.
+inconsistent raises :class:`ImageFormatError` (a ``ValueError``) whose message says what is wrong
+and whose ``kind`` names the rule (the node's input guard counts refusals by it).
+:func:`check_image_header` and :func:`check_compressed_header` are those rules on the header
+alone: the guard runs them before any pixel is copied, the conversions run them too.
 
 Colour handling for the model (:func:`to_model_channels`): the model sees HxWx3 uint8 in the
 channel order named by :func:`channel_order_for` — bgr8/bgra8 keep b,g,r; rgb8/rgba8 are
@@ -19,6 +22,7 @@ import cv2
 import numpy as np
 
 MAX_PIXELS = 64 * 1024 * 1024  # refuse anything larger: a corrupt header, not a camera frame
+COMPRESSED_HEADER_BYTES = 65536  # where a PNG's IHDR or a JPEG's frame header must be
 
 # encoding -> (channels, dtype, channel names in memory order)
 ENCODINGS: dict[str, tuple[int, np.dtype, tuple[str, ...]]] = {
@@ -37,7 +41,37 @@ _MODEL_ORDER = {1: ("mono", "mono", "mono"), 3: ("b", "g", "r"), 4: ("b", "g", "
 
 
 class ImageFormatError(ValueError):
-    """An image that cannot be converted; the message says why."""
+    """An image that cannot be converted; the message says why, ``kind`` which rule it broke:
+    bad_encoding, bad_size, bad_step, truncated_data, corrupt_compressed or bad_image."""
+
+    def __init__(self, message: str, kind: str = "bad_image") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def check_image_header(encoding: Any, height: int, width: int, step: int, data_length: int) -> None:
+    """Raise ImageFormatError if an Image with these fields cannot be converted (data unread).
+
+    ``data`` longer than ``step * height`` is accepted (the tail is ignored).
+    """
+    channels, dtype = _encoding_spec(encoding)
+    _check_pixels(width, height)
+    row_bytes = width * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageFormatError(
+            f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)",
+            "bad_step",
+        )
+    if step % dtype.itemsize:
+        raise ImageFormatError(
+            f"step {step} is not a whole number of {dtype.itemsize}-byte samples", "bad_step"
+        )
+    if data_length < step * height:
+        raise ImageFormatError(
+            f"data has {data_length} bytes; {width}x{height} {encoding} at step {step} "
+            f"needs {step * height}",
+            "truncated_data",
+        )
 
 
 # -- raw sensor_msgs/Image ------------------------------------------------------------------------
@@ -59,21 +93,9 @@ def image_to_array(
     height, width = _as_size("height", height), _as_size("width", width)
     step = _as_size("step", step)
     _check_pixels(width, height)
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        raise ImageFormatError(
-            f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)"
-        )
-    if step % dtype.itemsize:
-        raise ImageFormatError(
-            f"step {step} is not a whole number of {dtype.itemsize}-byte samples"
-        )
     buffer = _as_byte_array(data)
-    if buffer.size < step * height:
-        raise ImageFormatError(
-            f"data has {buffer.size} bytes; {width}x{height} {encoding} at step {step} "
-            f"needs {step * height}"
-        )
+    check_image_header(encoding, height, width, step, buffer.size)
+    row_bytes = width * channels * dtype.itemsize
     rows = buffer[: step * height].reshape(height, step)[:, :row_bytes]
     if dtype.itemsize > 1:
         wire = dtype.newbyteorder(">" if is_bigendian else "<")
@@ -154,6 +176,26 @@ def compressed_dimensions(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def check_compressed_header(data: bytes) -> None:
+    """Raise ImageFormatError for an empty payload, or a PNG or JPEG header that claims an empty
+    image or more than ``MAX_PIXELS`` pixels (read from the first ``COMPRESSED_HEADER_BYTES``;
+    other formats are left to the decoder)."""
+    if len(data) == 0:
+        raise ImageFormatError("empty CompressedImage payload", "corrupt_compressed")
+    size = compressed_dimensions(bytes(data[:COMPRESSED_HEADER_BYTES]))
+    if size is None:
+        return
+    width, height = size
+    if width == 0 or height == 0:
+        raise ImageFormatError(
+            f"compressed header claims an empty image: {width}x{height}", "bad_size"
+        )
+    if width * height > MAX_PIXELS:
+        raise ImageFormatError(
+            f"compressed header claims {width}x{height}, over {MAX_PIXELS} pixels", "bad_size"
+        )
+
+
 def compressed_to_array(fmt: str, data: Any) -> np.ndarray:
     """Decode a CompressedImage payload (jpeg, png, ... anything cv2.imdecode reads).
 
@@ -166,14 +208,17 @@ def compressed_to_array(fmt: str, data: Any) -> np.ndarray:
     if "compresseddepth" in fmt.lower():
         raise ImageFormatError(f"compressedDepth images ({fmt!r}) are not supported")
     buffer = _as_byte_array(data)
-    if buffer.size == 0:
-        raise ImageFormatError("empty CompressedImage payload")
+    check_compressed_header(buffer[:COMPRESSED_HEADER_BYTES].tobytes())
     try:
         decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
-        raise ImageFormatError(f"CompressedImage ({fmt or 'no format'}): {error}") from None
+        raise ImageFormatError(
+            f"CompressedImage ({fmt or 'no format'}): {error}", "corrupt_compressed"
+        ) from None
     if decoded is None or decoded.size == 0:
-        raise ImageFormatError(f"CompressedImage ({fmt or 'no format'}) could not be decoded")
+        raise ImageFormatError(
+            f"CompressedImage ({fmt or 'no format'}) could not be decoded", "corrupt_compressed"
+        )
     _check_pixels(decoded.shape[1], decoded.shape[0])
     if decoded.dtype not in (np.uint8, np.uint16):
         raise ImageFormatError(f"decoded {decoded.dtype} pixels; only 8 and 16 bit are supported")
@@ -255,7 +300,8 @@ def to_model_channels(array: np.ndarray, encoding: str) -> np.ndarray:
 def _encoding_spec(encoding: Any) -> tuple[int, np.dtype]:
     if not isinstance(encoding, str) or encoding not in ENCODINGS:
         raise ImageFormatError(
-            f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}"
+            f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}",
+            "bad_encoding",
         )
     channels, dtype, _ = ENCODINGS[encoding]
     return channels, dtype
@@ -271,9 +317,11 @@ def _as_size(name: str, value: Any) -> int:
 
 def _check_pixels(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
-        raise ImageFormatError(f"empty image: {width}x{height}")
+        raise ImageFormatError(f"empty image: {width}x{height}", "bad_size")
     if width * height > MAX_PIXELS:
-        raise ImageFormatError(f"image too large: {width}x{height} is over {MAX_PIXELS} pixels")
+        raise ImageFormatError(
+            f"image too large: {width}x{height} is over {MAX_PIXELS} pixels", "bad_size"
+        )
 
 
 def _as_byte_array(data: Any) -> np.ndarray:

@@ -22,7 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-LAYER_ORDER = ("bot1", "bot2", "top2")  # the channel order the model was trained on
+from cherry_classifier.core.contract import LAYER_ORDER  # the models' channel order
+
 PX_PER_ENCODER_COUNT = 0.24555903866248  # the line's own constant (threading_ws)
 LAYER_FILE_SUFFIXES = {  # file stem endings of each layer, both naming styles
     "bot1": ("_bot1", "_bot_1"),

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from cherry_classifier.core.contract import CROP_SIZE_PX
+
 THRESHOLD_METHODS = ("relative", "otsu", "fixed")
 BORDER_POLICIES = ("exclude", "flag")
 PAD_MODES = ("constant", "reflect", "edge")
@@ -363,7 +365,7 @@ class _Blob:
 def cut_crops(
     frame: np.ndarray,
     regions: Sequence[Region],
-    crop_size: int = 128,
+    crop_size: int = CROP_SIZE_PX,
     pad_mode: str = "constant",
     pad_value: int = 0,
 ) -> tuple[np.ndarray, list[Region]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from cherry_classifier.core.contract import CROP_SIZE_PX
 from cherry_classifier.imaging.conversion import (
     compressed_to_array,
     image_to_array,
@@ -29,7 +30,10 @@ from cherry_classifier.imaging.layers import LAYER_ORDER, stack_layers
 from cherry_classifier.imaging.localizer import CherryLocalizer, LocalizerParams, Region, cut_crops
 
 INPUT_MODES = ("crops", "frames", "layers", "image_set")  # image_set: the line's ImageSetHdr
-DEFAULT_LAYER_OFFSETS_PX = (0, 13, 25)  # bot1, bot2, top2 on the threading workstation
+OFFLINE_INPUT_MODES = INPUT_MODES[:3]  # what the bag tools replay (no ImageSetHdr there)
+# Layers mode: rows bot1, bot2, top2 are shifted along the belt on the threading workstation
+# (measured). The one default: the node's layer_offsets_px, the bag tools and make_bag use it.
+DEFAULT_LAYER_OFFSETS_PX = (0, 13, 25)
 
 
 def decode_image(message: Any, compressed: bool) -> np.ndarray:
@@ -81,7 +85,7 @@ class FramePipeline:
     def __init__(
         self,
         input_mode: str = "frames",
-        crop_size: int = 128,
+        crop_size: int = CROP_SIZE_PX,
         localizer_params: LocalizerParams | Mapping[str, Any] | None = None,
         layer_names: Sequence[str] = LAYER_ORDER,
         layer_offsets_px: Sequence[int] = DEFAULT_LAYER_OFFSETS_PX,

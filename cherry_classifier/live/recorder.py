@@ -14,7 +14,7 @@ whenever that choice changes. ``/diagnostics`` (status ``<recorder>: recording``
 topic, the reliability it records with and how many messages are in the bag.
 
 With ``capture_dir`` set it also saves, for labelling, every crop the classifier decided MAYBE
-and a ``capture_sample_share`` of the others (see :mod:`cherry_classifier.training.capture`):
+and a ``capture_sample_share`` of the others (see :mod:`cherry_classifier.evaluation.capture`):
 it cuts them from the recorded image with the classifier's own crop extraction and parameters
 (read from the classifier at start-up), so each file is the crop the model saw.
 """
@@ -39,11 +39,11 @@ from rclpy.serialization import deserialize_message
 from cherry_classifier.bags.io import IMAGE_TYPES, BagWriter, topic_qos
 from cherry_classifier.bags.labels import LABELS_TOPIC
 from cherry_classifier.bags.line_types import IMAGE_SET_HDR
+from cherry_classifier.evaluation.capture import CapturePolicy, CropCapture
 from cherry_classifier.imaging.image_set import join_layers, layers_of_image_set
 from cherry_classifier.imaging.localizer import LocalizerParams
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
 from cherry_classifier.live.replay import rclpy_message_class, stamp_key
-from cherry_classifier.training.capture import CapturePolicy, CropCapture
 
 PIPELINE_PARAMETERS = (
     "input_mode",

@@ -3,9 +3,10 @@
 The images are published as the bag holds them (the recorded CDR bytes, headers untouched) at
 the recorded pace times ``speed``; every ``CherryDecisionArray`` the node publishes is joined
 back to its image by (source topic, header stamp), to the bag's labels by region (the same rule
-as offline evaluation) and turned into :class:`~cherry_classifier.bags.records.CherryRecord`\\ s
-with their end-to-end latency (publish to receipt). Images that got no decisions by the end are
-reported as lost: the node dropped them (see its ``/diagnostics``) or they never arrived.
+as offline evaluation) and turned into
+:class:`~cherry_classifier.evaluation.records.CherryRecord`\\ s with their end-to-end latency
+(publish to receipt). Images that got no decisions by the end are reported as lost: the node
+dropped them (see its ``/diagnostics``) or they never arrived.
 """
 
 from __future__ import annotations
@@ -28,9 +29,16 @@ from cherry_classifier.bags.io import bag_summary, decode, iter_messages
 from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC, read_labels
 from cherry_classifier.bags.messages import stamp_ns
-from cherry_classifier.bags.records import RecordSet, frame_records
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
-from cherry_classifier.processes import wait_until
+from cherry_classifier.evaluation.records import RecordSet, frame_records
+from cherry_classifier.live.node_start import (
+    NodeStartError,
+    limit_discovery_to_localhost,
+    node_start,
+    parameter_arguments,
+    running_node,
+)
+from cherry_classifier.live.waiting import wait_until
 
 Key = tuple[str, int]  # (source topic, header stamp ns)
 
@@ -302,12 +310,23 @@ def parse_args(argv: Sequence[str] | None) -> Any:
         help="send to an already running node (its image_topics must be the bag's topics)",
     )
     parser.add_argument("--node", default="/classifier", help="the node's name (with --attach)")
+    parser.add_argument(
+        "--localhost-only",
+        action="store_true",
+        help="keep DDS discovery on this host (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, for "
+        "this tool and the node it starts); default: the range the environment sets",
+    )
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     return parser.parse_args(argv)
 
 
 def node_overrides(bag: Path, topics: Sequence[str]) -> list[str]:
     """``-p`` arguments that point a freshly started node at the bag's image topics."""
+    return parameter_arguments(node_parameters(bag, topics))
+
+
+def node_parameters(bag: Path, topics: Sequence[str]) -> dict[str, str | list[str]]:
+    """The parameters that point a freshly started node at the bag's image topics."""
     available = bag_image_topics(bag)
     missing = sorted(set(topics) - set(available))
     if missing:
@@ -317,7 +336,7 @@ def node_overrides(bag: Path, topics: Sequence[str]) -> list[str]:
         raise ValueError(f"one node takes one transport; the topics mix {sorted(types)}")
     transport = "compressed" if types == {"sensor_msgs/msg/CompressedImage"} else "raw"
     # Only what the bag decides; QoS stays the params file's (reliable, as the line camera).
-    return ["-p", f"image_topics:=[{','.join(topics)}]", "-p", f"image_transport:={transport}"]
+    return {"image_topics": list(topics), "image_transport": transport}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -325,22 +344,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     import contextlib
     import sys
 
-    from cherry_classifier import dds_env
-
     args = parse_args(argv)
+    if args.localhost_only:  # else the environment's discovery range and domain id, untouched
+        limit_discovery_to_localhost()
     args.bag = args.bag or default_sample_bag()
-    dds_env.apply()
     import rclpy
     from tqdm import tqdm
 
-    from cherry_classifier.bags.report import write_report
-    from cherry_classifier.launch_stub import launch_command
-    from cherry_classifier.processes import ros_process
+    from cherry_classifier.evaluation.record_report import write_report
 
+    start = None
     try:
         topics = args.topics or sorted(bag_image_topics(args.bag))
-        topic_parameters = node_overrides(args.bag, topics)
-    except (OSError, ValueError) as error:  # not a bag, no such topic: say so, no trace
+        if not args.attach:
+            start = node_start(
+                node_parameters(args.bag, topics), args.out, args.model_path, args.params_file
+            )
+    except (OSError, ValueError, NodeStartError) as error:  # say so, no trace
         raise SystemExit(f"cherry-replay: {error}") from error
     rclpy.init()
     node = rclpy.create_node("cherry_replay")
@@ -348,12 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_path = args.out / "classifier.log"
     args.out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        if not args.attach:
-            overrides = {"model_path": args.model_path, "params_file": args.params_file}
-            _, command = launch_command(**{k: v for k, v in overrides.items() if v})
-            command += topic_parameters
-            print(f"starting the classifier node (log: {log_path})")
-            process = stack.enter_context(ros_process(command, log_path))
+        if start is not None:
+            print(f"starting the classifier node with {start.how} (log: {log_path})")
+            process = stack.enter_context(running_node(start.command, log_path))
             replay.exit_check = lambda: process.poll() is not None
         info = replay.model_info()
         print(describe_model(info))
@@ -404,7 +421,7 @@ def verdict_line(array: CherryDecisionArray) -> str:
 
 def print_verdict(outcome: ReplayOutcome, info: ModelInfo) -> None:
     """Per camera: images and decisions; against the bag's labels: the line's metrics."""
-    from cherry_classifier.bags.metrics import record_metrics
+    from cherry_classifier.evaluation.record_metrics import record_metrics
 
     records = outcome.records
     print(

@@ -42,6 +42,7 @@ from rclpy.qos import (
 )
 from sensor_msgs.msg import CompressedImage, Image
 
+from cherry_classifier.core.contract import CROP_SIZE_PX, InputContract
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
 from cherry_classifier.core.engine import (
     EngineConfig,
@@ -101,8 +102,15 @@ class PendingDetect:
 class ClassifierNode(Node):
     """See the module docstring; parameters are documented in ``parameters.py``."""
 
+    START_WITHOUT_MODEL = True  # a refused start-up model: fail-safe decisions (managed: refuse)
+
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__("classifier", **node_kwargs)
+        self._configure()
+        self._open_inputs()
+
+    def _configure(self) -> None:
+        """All but the inputs: parameters, model, engine, outputs, services and diagnostics."""
         try:
             self._declare_parameters()
             values = {name: self._param(name) for name in PARAMETERS}
@@ -130,7 +138,6 @@ class ClassifierNode(Node):
             num_threads=self._param("num_threads") or None,
             allowed_ids=[i for i in self._param("allowed_model_ids") if i],
         )
-        self._pipeline = self._make_pipeline()
         self._layer_lock = threading.Lock()
         self._input_guard = InputGuard(log_period_s=LOG_THROTTLE_S)
         self._last_input: dict[str, float] = {}
@@ -138,7 +145,7 @@ class ClassifierNode(Node):
         self._model_error = ""
         self._diagnostics_state = DiagnosticsState()
 
-        self._decisions_pub = self.create_publisher(CherryDecisionArray, "~/decisions", 10)
+        self._decisions_pub = self._output_publisher(CherryDecisionArray, "~/decisions", 10)
         latched = QoSProfile(
             depth=1,
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -146,14 +153,17 @@ class ClassifierNode(Node):
         )
         self._model_info_pub = self.create_publisher(ModelInfo, "~/model_info", latched)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._debug_pub = self.create_publisher(Image, "~/debug_image", 1)
+        self._debug_pub = self._output_publisher(Image, "~/debug_image", 1)
         self._line_pub = None
         if self._param("line_output"):  # the line's buffer: reliable, as the old detector
-            self._line_pub = self.create_publisher(
+            self._line_pub = self._output_publisher(
                 self._line.CherryArray, self._param("line_detections_topic"), 10
             )
 
         classifier = self._load_startup_model()
+        if not self._crop_size:  # crop_size 0: the start-up model's (it stays for the run)
+            self._crop_size = classifier.manifest.crop_size if classifier else CROP_SIZE_PX
+        self._pipeline = self._make_pipeline()
         self._engine = InferenceEngine(
             classifier,
             self._current_thresholds(),
@@ -176,6 +186,21 @@ class ClassifierNode(Node):
             self._on_swap_model,
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
+        self._input_subscriptions: list[Any] = []
+        self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
+        self._engine.start()
+        self._publish_model_info()
+        if self._fault_every:
+            self.get_logger().warning(
+                f"TEST ONLY fault injection: every {self._fault_every}th inference batch fails"
+            )
+
+    def _output_publisher(self, message_type: Any, topic: str, qos: Any) -> Any:
+        """A publisher of decided frames (the managed node's publish only while active)."""
+        return self.create_publisher(message_type, topic, qos)
+
+    def _open_inputs(self) -> None:
+        """Start taking frames: the image subscriptions and, on the line, Detectionhdr."""
         self._input_subscriptions = self._subscribe_inputs()
         if self._param("line_output"):
             self._detect_service = self.create_service(
@@ -189,20 +214,17 @@ class ClassifierNode(Node):
                 f"line output: {self._line_pub.topic_name} (CherryArray) and "
                 f"{self._detect_service.srv_name} (Detectionhdr)"
             )
-        self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
-        self._engine.start()
-        self._publish_model_info()
-        if self._fault_every:
-            self.get_logger().warning(
-                f"TEST ONLY fault injection: every {self._fault_every}th inference batch fails"
-            )
 
     # -- parameters --------------------------------------------------------------------------
     def _declare_parameters(self) -> None:
+        """Declare those not declared yet (a managed node may configure more than once)."""
         for name, spec in PARAMETERS.items():
-            self.declare_parameter(name, spec.default, spec.descriptor(name))
+            if not self.has_parameter(name):
+                self.declare_parameter(name, spec.default, spec.descriptor(name))
         for field in fields(LocalizerParams):  # localizer.<name>: tunable per line, read-only
-            if isinstance(field.default, bool | int | float | str):
+            if isinstance(field.default, bool | int | float | str) and not self.has_parameter(
+                LOCALIZER_PREFIX + field.name
+            ):
                 self.declare_parameter(
                     LOCALIZER_PREFIX + field.name,
                     field.default,
@@ -276,8 +298,10 @@ class ClassifierNode(Node):
     def _load_startup_model(self) -> Any:
         requested = self._param("model_path")
         try:
-            classifier = self._loader.load(requested)
+            classifier = self._loader.load(requested, self._model_inputs())
         except ModelRefusedError as error:
+            if not self.START_WITHOUT_MODEL:
+                raise
             self._model_error = str(error)
             self.get_logger().error(
                 f"no usable model at start-up ({error}); publishing fail-safe decisions "
@@ -290,6 +314,11 @@ class ClassifierNode(Node):
             f"classes {', '.join(classifier.manifest.class_names)}) from {classifier.path}"
         )
         return classifier
+
+    def _model_inputs(self) -> InputContract:
+        """What this node feeds a model: its layer order and, where it cuts crops, their side."""
+        cuts = self._input_mode != "crops"
+        return InputContract.of(self._param("layer_names"), self._crop_size if cuts else None)
 
     def _on_swap_model(self, request: SwapModel.Request, response: SwapModel.Response) -> Any:
         try:
@@ -305,7 +334,7 @@ class ClassifierNode(Node):
             previous = self._engine.model
             response.previous_model_id = previous.model_id if previous is not None else ""
             try:
-                classifier = self._loader.load(request.model_path)
+                classifier = self._loader.load(request.model_path, self._model_inputs())
             except ModelRefusedError as error:
                 response.success, response.message = False, f"refused: {error}"
                 self.get_logger().warning(f"swap to {request.model_path!r} {response.message}")

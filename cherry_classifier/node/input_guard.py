@@ -5,7 +5,8 @@ before converting it, and :meth:`InputGuard.record` on anything the conversion o
 still refuses, so every refusal lands in exactly one counter (shown in /diagnostics) and a log
 line that says what was wrong, at most one per kind every ``log_period_s``.
 
-Refused (counted as input errors, the frame is not decided):
+Refused (counted as input errors, the frame is not decided; the header rules and their kinds
+are the conversion's own, ``conversion.check_image_header`` / ``check_compressed_header``):
   bad_encoding        encoding not in ``conversion.ENCODINGS``
   bad_size            zero width or height, or more than ``MAX_PIXELS`` pixels (checked from the
                       header, before allocating; for PNG and JPEG payloads from the size their
@@ -33,11 +34,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from cherry_classifier.imaging.conversion import ENCODINGS, MAX_PIXELS, compressed_dimensions
+from cherry_classifier.imaging.conversion import (
+    COMPRESSED_HEADER_BYTES,
+    MAX_PIXELS,
+    ImageFormatError,
+    check_compressed_header,
+    check_image_header,
+)
 
 # Hold compressed payloads to the raw limit while decoding (read by OpenCV at its first decode).
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
-COMPRESSED_HEADER_BYTES = 65536  # where a PNG's IHDR or a JPEG's frame header must be
 
 ERROR_KINDS = (
     "bad_encoding",
@@ -58,42 +64,23 @@ class InputFault:
     kind: str
     reason: str
 
+    @classmethod
+    def of(cls, error: ImageFormatError) -> InputFault:
+        return cls(error.kind, str(error))
+
 
 def raw_image_fault(
     encoding: Any, height: int, width: int, step: int, data_length: int
 ) -> InputFault | None:
     """Why a sensor_msgs/Image with these fields cannot be converted, or None.
 
-    Mirrors the refusals of ``conversion.image_to_array`` from the header alone, so that a huge
-    or inconsistent header is refused before its data is copied.
+    The conversion's own header rules (``conversion.check_image_header``), run before the data
+    is copied; data beyond ``step * height`` is a ``long_data`` warning.
     """
-    if not isinstance(encoding, str) or encoding not in ENCODINGS:
-        return InputFault(
-            "bad_encoding", f"unsupported encoding {encoding!r}; supported: {', '.join(ENCODINGS)}"
-        )
-    channels, dtype, _ = ENCODINGS[encoding]
-    if width <= 0 or height <= 0:
-        return InputFault("bad_size", f"empty image: {width}x{height}")
-    if width * height > MAX_PIXELS:
-        return InputFault(
-            "bad_size", f"image too large: {width}x{height} is over {MAX_PIXELS} pixels"
-        )
-    row_bytes = width * channels * dtype.itemsize
-    if step < row_bytes:
-        return InputFault(
-            "bad_step",
-            f"step {step} is shorter than a row of {width} {encoding} pixels ({row_bytes} bytes)",
-        )
-    if step % dtype.itemsize:
-        return InputFault(
-            "bad_step", f"step {step} is not a whole number of {dtype.itemsize}-byte samples"
-        )
-    if data_length < step * height:
-        return InputFault(
-            "truncated_data",
-            f"data has {data_length} bytes; {width}x{height} {encoding} at step {step} "
-            f"needs {step * height}",
-        )
+    try:
+        check_image_header(encoding, height, width, step, data_length)
+    except ImageFormatError as error:
+        return InputFault.of(error)
     if data_length > step * height:
         return InputFault(
             "long_data", f"data has {data_length - step * height} bytes beyond step * height"
@@ -102,21 +89,12 @@ def raw_image_fault(
 
 
 def compressed_fault(data: bytes) -> InputFault | None:
-    """Why a CompressedImage payload is refused before decoding, or None: empty, or a PNG or
-    JPEG header that claims an empty image or more than ``MAX_PIXELS`` pixels."""
-    if len(data) == 0:
-        return InputFault("corrupt_compressed", "empty CompressedImage payload")
-    size = compressed_dimensions(data[:COMPRESSED_HEADER_BYTES])
-    if size is None:
-        return None  # another format, or no header yet: the decoder decides
-    width, height = size
-    if width == 0 or height == 0:
-        return InputFault("bad_size", f"compressed header claims an empty image: {width}x{height}")
-    if width * height > MAX_PIXELS:
-        return InputFault(
-            "bad_size",
-            f"compressed header claims {width}x{height}, over {MAX_PIXELS} pixels",
-        )
+    """Why a CompressedImage payload is refused before decoding, or None (the conversion's
+    ``check_compressed_header``: empty, or a PNG/JPEG header claiming an impossible size)."""
+    try:
+        check_compressed_header(data)
+    except ImageFormatError as error:
+        return InputFault.of(error)
     return None
 
 

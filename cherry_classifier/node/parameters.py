@@ -8,12 +8,14 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
 from cherry_classifier.core.backends import BACKENDS
+from cherry_classifier.core.contract import LAYER_ORDER
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
 from cherry_classifier.imaging.layers import PX_PER_ENCODER_COUNT
 from cherry_classifier.imaging.line_output import AXES, BeltTransform
-from cherry_classifier.imaging.pipeline import INPUT_MODES
+from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX, INPUT_MODES
 
 RELIABILITIES = ("best_effort", "reliable")
+MIN_CROP_SIZE_PX, MAX_CROP_SIZE_PX = 8, 1024
 TRANSPORTS = ("raw", "compressed")
 THRESHOLD_NAMES = ("pit_threshold", "maybe_threshold", "clean_threshold")
 
@@ -150,19 +152,21 @@ PARAMETERS: dict[str, Spec] = {
         choices=INPUT_MODES,
     ),
     "crop_size": Spec(
-        128,
-        "side of the crops cut around each cherry in frames/layers mode (px)",
+        0,
+        "side of the crops cut around each cherry in frames/layers/image_set mode (frame px); "
+        "0: the start-up model's crop_size. A model whose crop_size differs is refused",
         ParameterType.PARAMETER_INTEGER,
-        int_range=(8, 1024),
+        int_range=(0, MAX_CROP_SIZE_PX),
     ),
     "layer_names": Spec(
-        ["bot1", "bot2", "top2"],
-        "channel names in model channel order; layers mode: of each image_topics entry; "
-        "image_set mode: the layers taken from each set (the first is the alignment reference)",
+        list(LAYER_ORDER),
+        "channel names in model channel order (a model whose channel_names differ is refused); "
+        "layers mode: of each image_topics entry; image_set mode: the layers taken from each "
+        "set (the first is the alignment reference)",
         ParameterType.PARAMETER_STRING_ARRAY,
     ),
     "layer_offsets_px": Spec(
-        [0, 0, 0],
+        list(DEFAULT_LAYER_OFFSETS_PX),
         "layers mode only (no encoder counts there): shift of each layer along the belt, in px, "
         "to align it with the first; image_set mode aligns by the layers' encoder counts",
         ParameterType.PARAMETER_INTEGER_ARRAY,
@@ -269,6 +273,11 @@ def check_startup(values: dict[str, Any]) -> None:
         if length and len(value) != length:
             raise ValueError(f"{name} needs {length} values, got {list(value)}")
     thresholds_from({name: values[name] for name in THRESHOLD_NAMES})
+    if values["crop_size"] and values["crop_size"] < MIN_CROP_SIZE_PX:
+        raise ValueError(
+            f"crop_size must be 0 (the model's) or {MIN_CROP_SIZE_PX}..{MAX_CROP_SIZE_PX}, "
+            f"got {values['crop_size']}"
+        )
     topics = [topic for topic in values["image_topics"] if topic.strip()]
     if not topics or len(topics) != len(values["image_topics"]):
         raise ValueError(

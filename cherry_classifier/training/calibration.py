@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cherry_classifier.core.decision import softmax
-from cherry_classifier.training.metrics import negative_log_likelihood
+from cherry_classifier.evaluation.metrics import negative_log_likelihood
 
 LOGGER = logging.getLogger(__name__)
 GOLDEN = (math.sqrt(5) - 1) / 2

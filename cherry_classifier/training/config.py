@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from cherry_classifier.core.contract import INPUT_SIZE_PX, LAYER_ORDER, LINE_CLASSES
 from cherry_classifier.core.decision import Thresholds
 from cherry_classifier.core.manifest import ModelManifest
 from cherry_classifier.training.augment import AugmentConfig
@@ -37,9 +38,9 @@ class RunConfig:
 class ModelConfig:
     architecture: str = "mobilenet_v3_small"  # a name from core.architectures.ARCHITECTURES
     weights: str = ""  # "" random | local state_dict path | torchvision name (needs internet)
-    class_names: tuple[str, ...] = ("clean", "maybe", "pit")
-    channel_names: tuple[str, ...] = ("bot1", "bot2", "top2")
-    input_size: int = 128
+    class_names: tuple[str, ...] = LINE_CLASSES
+    channel_names: tuple[str, ...] = LAYER_ORDER
+    input_size: int = INPUT_SIZE_PX
     input_scale: float = 1 / 255  # uint8 * scale: [0, 1], unnormalised, as production
     mean: tuple[float, ...] | None = None  # None: unnormalised (production models)
     std: tuple[float, ...] | None = None

@@ -12,43 +12,30 @@ channels in order: B, G, R = bot1, bot2, top2, as ``cherry-synth --stacked`` wri
 layered crop: one mono file per layer named ``<stem>_<layer>.<ext>`` (``0001_bot1.png``,
 ``0001_bot2.png``, ``0001_top2.png``; ``bot_1`` style names also match), joined in the
 manifest's channel order. Crops are held in memory as uint8 (48 KiB each at 128 px).
+
+Crops of another size than the model's ``input_size`` are resized on loading by the core's
+:func:`~cherry_classifier.core.preprocess.resize_crop` with the model's interpolation: the one
+resize the node's preprocessing applies, so a mixed-size folder gives the model the same pixels
+in training as in service.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from cherry_classifier.core.contract import DEFAULT_INTERPOLATION, INPUT_SIZE_PX
+from cherry_classifier.core.preprocess import resize_crop
+from cherry_classifier.evaluation.dataset import SPLITS, Split, read_class_samples
+from cherry_classifier.evaluation.synthetic import SynthStyle, render_dataset
 from cherry_classifier.training.augment import AugmentConfig, augment
-from cherry_classifier.training.synth import SynthStyle, render_dataset
 
 LOGGER = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
-
-
-@dataclass
-class Split:
-    """Crops (N, H, W, C) uint8 in the manifest's channel order and labels (N,) int64."""
-
-    crops: np.ndarray
-    labels: np.ndarray
-    names: list[str] | None = None  # sample names (file stems), for error reports
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def counts(self, num_classes: int) -> list[int]:
-        return np.bincount(self.labels, minlength=num_classes).tolist()
 
 
 def synthetic_splits(
@@ -57,7 +44,7 @@ def synthetic_splits(
     seed: int,
     val_share: float,
     test_share: float,
-    size: int = 128,
+    size: int = INPUT_SIZE_PX,
     maybe_share: float | None = None,
 ) -> dict[str, Split]:
     """A synthetic pool (``cherry-synth``'s renderer), split like a real one-folder dataset."""
@@ -72,8 +59,14 @@ def load_folder_splits(
     val_share: float,
     test_share: float,
     seed: int,
+    input_size: int | None = None,
+    interpolation: str = DEFAULT_INTERPOLATION,
 ) -> dict[str, Split]:
-    """Read ``root`` as split folders or one class-folder pool (see the module docstring)."""
+    """Read ``root`` as split folders or one class-folder pool (see the module docstring).
+
+    ``input_size``/``interpolation``: the model's (see :func:`read_class_folders`).
+    """
+    size = {"input_size": input_size, "interpolation": interpolation}
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"data root {root} is not a folder")
@@ -82,114 +75,34 @@ def load_folder_splits(
         missing = [split for split in SPLITS if split not in present]
         if missing:
             raise ValueError(f"{root}: has {present} but lacks {missing} (give all three or none)")
-        return {split: read_class_folders(root / split, classes, channels) for split in SPLITS}
+        return {
+            split: read_class_folders(root / split, classes, channels, **size) for split in SPLITS
+        }
     return stratified_split(
-        read_class_folders(root, classes, channels), val_share, test_share, seed
+        read_class_folders(root, classes, channels, **size), val_share, test_share, seed
     )
 
 
-def read_class_folders(root: Path, classes: Sequence[str], channels: Sequence[str]) -> Split:
-    """All samples under ``root/<class>/``; label = the class's index in ``classes``."""
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
-    unknown = [name for name in folders if name not in classes]
-    if unknown:
-        raise ValueError(f"{root}: folders {unknown} are not among the classes {list(classes)}")
-    crops: list[np.ndarray] = []
-    labels: list[int] = []
-    names: list[str] = []
-    for index, name in enumerate(classes):
-        folder = root / name
-        if not folder.is_dir():
-            LOGGER.warning("%s: no folder for class %r", root, name)
-            continue
-        for stem, crop in read_samples(folder, channels):
-            crops.append(crop)
-            labels.append(index)
-            names.append(f"{name}/{stem}")
-    if not crops:
-        raise ValueError(f"{root}: no images in class folders {list(classes)}")
+def read_class_folders(
+    root: Path,
+    classes: Sequence[str],
+    channels: Sequence[str],
+    input_size: int | None = None,
+    interpolation: str = DEFAULT_INTERPOLATION,
+) -> Split:
+    """All samples under ``root/<class>/``; label = the class's index in ``classes``.
+
+    Crops not at ``input_size`` are resized to it as the model's preprocessing would; without
+    ``input_size``, mixed sizes are brought to the largest side (and preprocessing resizes
+    them again: give ``input_size`` for the model's own pixels).
+    """
+    crops, labels, names = read_class_samples(root, classes, channels)
     sizes = {crop.shape[:2] for crop in crops}
-    if len(sizes) > 1:  # the core's preprocess resizes each crop; keep them in one array here
-        side = max(max(size) for size in sizes)
-        LOGGER.info("%s: crops of %d sizes, resized to %d px", root, len(sizes), side)
-        crops = [_resize(crop, side) for crop in crops]
+    side = input_size or max(max(size) for size in sizes)
+    if (input_size or len(sizes) > 1) and sizes != {(side, side)}:  # as preprocessing does
+        LOGGER.info("%s: crops of %d size(s), resized to %d px", root, len(sizes), side)
+        crops = [resize_crop(crop, side, interpolation) for crop in crops]
     return Split(np.stack(crops), np.asarray(labels, np.int64), names)
-
-
-def read_samples(folder: Path, channels: Sequence[str]) -> list[tuple[str, np.ndarray]]:
-    """(stem, HxWxC uint8) for every sample in ``folder``: layered file groups or images."""
-    pattern = _layer_pattern(channels)
-    layered: dict[str, dict[str, Path]] = {}
-    images: list[Path] = []
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        match = pattern.match(path.stem)
-        if match:
-            layer = _normalise_layer(match.group("layer"))
-            layered.setdefault(match.group("stem"), {})[layer] = path
-        else:
-            images.append(path)
-    samples = [(path.stem, _read_image(path, len(channels))) for path in images]
-    wanted = [_normalise_layer(c) for c in channels]
-    for stem, files in sorted(layered.items()):
-        missing = [c for c, key in zip(channels, wanted, strict=True) if key not in files]
-        if missing:
-            raise ValueError(f"{folder}/{stem}: layered crop lacks layer(s) {missing}")
-        planes = [_read_mono(files[key]) for key in wanted]
-        shapes = {plane.shape for plane in planes}
-        if len(shapes) != 1:
-            raise ValueError(f"{folder}/{stem}: layers differ in size {sorted(shapes)}")
-        samples.append((stem, np.stack(planes, axis=-1)))
-    return samples
-
-
-def _layer_pattern(channels: Sequence[str]) -> re.Pattern[str]:
-    names = "|".join(
-        re.escape(name) for c in channels for name in {c, re.sub(r"(\D)(\d)", r"\1_\2", c)}
-    )
-    return re.compile(rf"^(?P<stem>.+)_(?P<layer>{names})$", re.IGNORECASE)
-
-
-def _normalise_layer(name: str) -> str:
-    return name.lower().replace("_", "")
-
-
-def _read_image(path: Path, channels: int) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path}: unreadable image")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{path}: expected 8-bit pixels, got {image.dtype}")
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.shape[2] == 4 and channels == 3:
-        image = image[..., :3]
-    if image.shape[2] != channels:
-        raise ValueError(
-            f"{path}: {image.shape[2]} channel(s), the model takes {channels} (name layered "
-            "files <stem>_<layer>.png to join mono layers)"
-        )
-    return image
-
-
-def _read_mono(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path}: unreadable image")
-    if image.ndim == 3:
-        raise ValueError(f"{path}: a layer file must be mono, got {image.shape[2]} channels")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{path}: expected 8-bit pixels, got {image.dtype}")
-    return image
-
-
-def _resize(crop: np.ndarray, side: int) -> np.ndarray:
-    if crop.shape[:2] == (side, side):
-        return crop
-    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_LINEAR).reshape(
-        side, side, crop.shape[2]
-    )
 
 
 def stratified_split(

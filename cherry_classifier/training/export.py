@@ -23,6 +23,7 @@ import yaml
 from torch import nn
 
 from cherry_classifier.core.bundle import ModelBundle, flush_denormals, save_bundle
+from cherry_classifier.core.contract import INPUT_SIZE_PX, LAYER_ORDER, LINE_CLASSES
 from cherry_classifier.core.decision import Thresholds, softmax
 from cherry_classifier.core.manifest import ModelManifest
 from cherry_classifier.core.onnx_export import export_onnx
@@ -30,7 +31,7 @@ from cherry_classifier.core.onnx_export import export_onnx
 LOGGER = logging.getLogger(__name__)
 
 PRODUCTION_ARCHITECTURE = "resnet50"
-PRODUCTION_CLASSES = ("clean", "maybe", "pit")
+PRODUCTION_CLASSES = LINE_CLASSES
 PARAMS_HEADER = """\
 # Node parameters for this model, written by cherry-train (thresholds tuned on validation).
 # model_path resolves inside the node's models_dir: copy the bundle folder there (or point
@@ -114,7 +115,7 @@ def write_production_state_dict(
         or abs(manifest.input_scale - 1 / 255) > 1e-12
     ):
         reasons.append("normalised input (the old detector feeds pixels / 255)")
-    if manifest.channel_names != ("bot1", "bot2", "top2") or manifest.input_size != 128:
+    if manifest.channel_names != LAYER_ORDER or manifest.input_size != INPUT_SIZE_PX:
         reasons.append("input other than 128 px bot1, bot2, top2")
     if reasons:
         LOGGER.info("no production state_dict: %s", "; ".join(reasons))

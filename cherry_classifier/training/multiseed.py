@@ -10,25 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cherry_classifier.evaluation.metrics import SEEDS, ModelMetrics
 from cherry_classifier.training.config import TrainConfig
 
 LOGGER = logging.getLogger(__name__)
 
-SUMMARY_KEYS = (
-    "accuracy",
-    "pit_recall",
-    "clean_yield",
-    "maybe_rate",
-    "clean_yield_at_recall",
-    "ece",
-    "nll",
-)
+SUMMARY_KEYS = tuple(ModelMetrics.view_keys(SEEDS))
 # Two-sided 95% Student-t quantiles t(0.975, dof) for dof = 1..30; 1.96 beyond.
 _T975 = (
     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
@@ -68,10 +61,15 @@ def summarise(reports: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def run_seeds(config: TrainConfig, seeds: Sequence[int]) -> dict[str, Any]:
-    """Train once per seed into ``<out_dir>/seed_<n>``; write ``seeds_summary.{json,md}``."""
-    from cherry_classifier.training.train import train
+def run_seeds(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    train: Callable[[TrainConfig], dict[str, Any]],
+) -> dict[str, Any]:
+    """Train once per seed into ``<out_dir>/seed_<n>``; write ``seeds_summary.{json,md}``.
 
+    ``train``: one run (:func:`cherry_classifier.training.train.train`), returning its report.
+    """
     out = Path(config.run.out_dir)
     reports: dict[int, dict[str, Any]] = {}
     for seed in seeds:

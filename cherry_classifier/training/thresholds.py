@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cherry_classifier.core.decision import MAYBE, PIT, Thresholds, decide
-from cherry_classifier.training.metrics import class_index, decision_metrics
+from cherry_classifier.evaluation.metrics import ModelMetrics, class_index, decision_metrics
 
 LOGGER = logging.getLogger(__name__)
 DEFAULTS = Thresholds()
@@ -35,7 +35,7 @@ DEFAULTS = Thresholds()
 class ThresholdChoice:
     thresholds: Thresholds
     feasible: bool
-    metrics: dict[str, float] = field(default_factory=dict)  # on the tuning split
+    metrics: ModelMetrics = field(default_factory=ModelMetrics)  # on the tuning split
 
 
 def candidate_grid(steps: int) -> np.ndarray:

@@ -22,6 +22,7 @@ import platform
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cherry_classifier.core.bundle import ModelBundle
 from cherry_classifier.core.decision import softmax
-from cherry_classifier.training.calibration import fit_temperature
+from cherry_classifier.core.manifest import ModelManifest
+from cherry_classifier.evaluation.dataset import Split
+from cherry_classifier.evaluation.metrics import HEADLINE, SUMMARY, ModelMetrics, evaluate_logits
+from cherry_classifier.evaluation.training_report import PLOTS, write_markdown, write_plots
+from cherry_classifier.training.calibration import TemperatureFit, fit_temperature
 from cherry_classifier.training.checkpoint import (
     LAST,
     BestSoFar,
@@ -44,7 +50,6 @@ from cherry_classifier.training.config import TrainConfig, load_config, save_con
 from cherry_classifier.training.data import (
     AugmentedCrops,
     EpochSampler,
-    Split,
     collate_uint8,
     load_folder_splits,
     synthetic_splits,
@@ -71,18 +76,9 @@ from cherry_classifier.training.export import (
     write_production_state_dict,
     write_variants,
 )
-from cherry_classifier.training.metrics import evaluate_logits
-from cherry_classifier.training.report import (
-    CONFUSION_PNG,
-    CURVES_PNG,
-    RELIABILITY_PNG,
-    plot_confusion,
-    plot_curves,
-    plot_reliability,
-    write_markdown,
-)
+from cherry_classifier.training.multiseed import run_seeds
 from cherry_classifier.training.schedule import build_scheduler
-from cherry_classifier.training.thresholds import choose_thresholds
+from cherry_classifier.training.thresholds import ThresholdChoice, choose_thresholds
 
 LOGGER = logging.getLogger(__name__)
 
@@ -99,9 +95,7 @@ COPIED_INTO_BUNDLE = (
     PARAMS_FILE,
     CONFIG_FILE,
     METRICS_FILE,
-    CURVES_PNG,
-    CONFUSION_PNG,
-    RELIABILITY_PNG,
+    *PLOTS,
 )
 
 
@@ -133,6 +127,7 @@ def load_splits(config: TrainConfig) -> tuple[dict[str, Split], str]:
             data.val_share,
             data.test_share,
             config.run.seed,
+            input_size=model.input_size,  # resized as the model's preprocessing resizes
         )
         return splits, f"class folders {data.root}"
     synthetic = data.synthetic
@@ -293,7 +288,7 @@ def _train(config: TrainConfig, context: DistContext, resume: Path | None) -> di
                 "lr_start": result.lr_start,
                 "train_loss": result.loss,
                 "train_accuracy": result.accuracy,
-                **{f"val_{k}": v for k, v in metrics.items()},
+                **{f"val_{k}": v for k, v in metrics.to_dict().items()},
                 "selected": improved,
                 "target": target,
                 "seconds": result.seconds,
@@ -307,9 +302,9 @@ def _train(config: TrainConfig, context: DistContext, resume: Path | None) -> di
                 "recall >= %s%s",
                 epoch + 1,
                 result.loss,
-                metrics["accuracy"],
-                metrics["nll"],
-                metrics["clean_yield_at_recall"],
+                metrics.accuracy,
+                metrics.nll,
+                metrics.clean_yield_at_recall,
                 target,
                 " (best so far)" if improved else "",
             )
@@ -361,20 +356,41 @@ def _train(config: TrainConfig, context: DistContext, resume: Path | None) -> di
     return report
 
 
-def selection_key(metric: str, metrics: dict[str, Any]) -> tuple[float, ...]:
+def selection_key(metric: str, metrics: ModelMetrics) -> tuple[float, ...]:
     """Larger is better. The safety score first; validation NLL breaks ties."""
-    nll = metrics["nll"]
+    nll = metrics.nll
     nll = -nll if math.isfinite(nll) else -math.inf
     if metric == "val_loss":
         return (nll,)
     if metric == "accuracy":
-        return (metrics["accuracy"], nll)
-    score = metrics["clean_yield_at_recall"]
+        return (metrics.accuracy, nll)
+    score = metrics.clean_yield_at_recall
     return (score if math.isfinite(score) else -1.0, nll)
 
 
 def write_history(path: Path, history: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(record) + "\n" for record in history))
+
+
+@dataclass
+class Fitted:
+    """What :func:`finish` fits on validation and measures once on test."""
+
+    fit: TemperatureFit
+    choice: ThresholdChoice
+    val: ModelMetrics
+    test: ModelMetrics
+    test_logits: np.ndarray
+
+
+@dataclass
+class Exported:
+    """What :func:`export_run` wrote: the bundle, its variants, and the run's files."""
+
+    bundle: ModelBundle
+    bundle_dir: Path
+    variants: dict[str, dict[str, Any]]
+    files: dict[str, str]  # file name in the run folder -> what it is
 
 
 def finish(
@@ -389,45 +405,78 @@ def finish(
     train_seconds: float,
 ) -> dict[str, Any]:
     """Calibrate, tune thresholds, test once, export everything and write the report."""
-    out = Path(config.run.out_dir)
-    manifest = config.manifest()
-    names = config.model.class_names
-    device, batch = context.device, config.train.eval_batch_size
-    val, test = splits["val"], splits["test"]
-    val_logits = predict_logits(model, val.crops, manifest, device, batch)
-    if config.calibration.enabled:
-        fit = fit_temperature(
-            val_logits,
-            val.labels,
-            config.calibration.min_temperature,
-            config.calibration.max_temperature,
-        )
-    else:
-        from cherry_classifier.training.calibration import TemperatureFit
+    fitted = fit_and_test(config, model, splits, context.device)
+    LOGGER.info("test: %s", summary_line(fitted.test))
+    provenance = build_provenance(
+        config, splits, data_description, best_epoch, epochs_run, fitted, context.device
+    )
+    final = config.manifest(fitted.fit.temperature, fitted.choice.thresholds, provenance)
+    exported = export_run(config, model, final, splits, fitted.test_logits)
+    report = build_report(
+        config, model, exported, provenance, fitted, train_seconds, context.device
+    )
+    write_run_report(config, report, history, fitted, splits["test"].labels)
+    copy_into_bundle(Path(config.run.out_dir), exported.bundle_dir)
+    return report
 
-        fit = TemperatureFit(1.0, math.nan, math.nan, False)
+
+def calibrate(config: TrainConfig, logits: np.ndarray, labels: np.ndarray) -> TemperatureFit:
+    """The validation temperature (:mod:`.calibration`), or T = 1 when calibration is off."""
+    if not config.calibration.enabled:
+        return TemperatureFit(1.0, math.nan, math.nan, False)
+    return fit_temperature(
+        logits, labels, config.calibration.min_temperature, config.calibration.max_temperature
+    )
+
+
+def tune_thresholds(
+    config: TrainConfig, logits: np.ndarray, labels: np.ndarray, temperature: float
+) -> ThresholdChoice:
+    """Thresholds on calibrated validation probabilities (:mod:`.thresholds`)."""
     tuning = config.thresholds
-    choice = choose_thresholds(
-        softmax(val_logits, fit.temperature),
-        val.labels,
-        names,
+    return choose_thresholds(
+        softmax(logits, temperature),
+        labels,
+        config.model.class_names,
         tuning.pit_recall_target,
         tuning.max_maybe_rate,
         tuning.steps,
     )
-    evaluate = {
+
+
+def fit_and_test(
+    config: TrainConfig, model: nn.Module, splits: dict[str, Split], device: torch.device
+) -> Fitted:
+    """Temperature and thresholds on validation, then the one test run; both splits scored."""
+    manifest, batch = config.manifest(), config.train.eval_batch_size
+    names = config.model.class_names
+    val, test = splits["val"], splits["test"]
+    val_logits = predict_logits(model, val.crops, manifest, device, batch)
+    fit = calibrate(config, val_logits, val.labels)
+    choice = tune_thresholds(config, val_logits, val.labels, fit.temperature)
+    scoring = {
         "temperature": fit.temperature,
         "thresholds": choice.thresholds,
-        "pit_recall_target": tuning.pit_recall_target,
+        "pit_recall_target": config.thresholds.pit_recall_target,
     }
-    val_metrics = evaluate_logits(val_logits, val.labels, names, **evaluate)
+    val_metrics = evaluate_logits(val_logits, val.labels, names, **scoring)
     test_logits = predict_logits(model, test.crops, manifest, device, batch)
-    test_metrics = evaluate_logits(test_logits, test.labels, names, **evaluate)
-    LOGGER.info("test: %s", _summary(test_metrics))
+    test_metrics = evaluate_logits(test_logits, test.labels, names, **scoring)
+    return Fitted(fit, choice, val_metrics, test_metrics, test_logits)
 
-    bundle_dir = bundle_folder(config)
+
+def build_provenance(
+    config: TrainConfig,
+    splits: dict[str, Split],
+    data_description: str,
+    best_epoch: int,
+    epochs_run: int,
+    fitted: Fitted,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The bundle manifest's provenance: data, selection, calibration, headline figures."""
     target = config.selection.pit_recall_target
-    provenance = {
+    return {
         "note": config.run.note,
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": data_description,
@@ -436,28 +485,38 @@ def finish(
         "epochs_run": epochs_run,
         "selection": f"{config.selection.metric} (pit recall >= {target})",
         "temperature_fit": {
-            "nll_before": fit.nll_before,
-            "nll_after": fit.nll_after,
-            "at_bound": fit.at_bound,
+            "nll_before": fitted.fit.nll_before,
+            "nll_after": fitted.fit.nll_after,
+            "at_bound": fitted.fit.at_bound,
         },
-        "thresholds_feasible": choice.feasible,
-        "val_metrics": _headline(val_metrics),
-        "test_metrics": _headline(test_metrics),
+        "thresholds_feasible": fitted.choice.feasible,
+        "val_metrics": fitted.val.to_dict(HEADLINE),
+        "test_metrics": fitted.test.to_dict(HEADLINE),
         "software": {"torch": torch.__version__, "python": platform.python_version()},
         "git_commit": _git_commit(),
         "device": str(device),
         "config": config.to_dict(),
     }
-    final = config.manifest(fit.temperature, choice.thresholds, provenance)
-    count = min(config.export.golden_crops, len(test))
-    golden_logits = test_logits[:count]
-    bundle = write_bundle(bundle_dir, model, final, test.crops[:count], golden_logits)
-    LOGGER.info("bundle %s written to %s", bundle.model_id, bundle_dir)
-    calibration_crops = splits["train"].crops[: config.export.calibration_crops]
-    variants = write_variants(
-        bundle_dir, calibration_crops, test.crops, test.labels, config.export.variants
-    )
 
+
+def export_run(
+    config: TrainConfig,
+    model: nn.Module,
+    final: ModelManifest,
+    splits: dict[str, Split],
+    test_logits: np.ndarray,
+) -> Exported:
+    """The bundle (golden: the first test crops), its variants, params, ONNX, bare state_dict."""
+    out, export = Path(config.run.out_dir), config.export
+    test = splits["test"]
+    bundle_dir = bundle_folder(config)
+    count = min(export.golden_crops, len(test))
+    bundle = write_bundle(bundle_dir, model, final, test.crops[:count], test_logits[:count])
+    LOGGER.info("bundle %s written to %s", bundle.model_id, bundle_dir)
+    calibration_crops = splits["train"].crops[: export.calibration_crops]
+    variants = write_variants(
+        bundle_dir, calibration_crops, test.crops, test.labels, export.variants
+    )
     files = {
         f"{bundle_dir.name}/": "the bundle (manifest.yaml, weights.pt, golden.npz, variants/)",
         PARAMS_FILE: "node parameters with the tuned thresholds",
@@ -466,62 +525,88 @@ def finish(
         REPORT_JSON: "this report's figures",
         "checkpoints/last.pt": "the last epoch's training state (resume with --resume)",
     }
-    write_params(out / PARAMS_FILE, choice.thresholds, bundle_dir.name)
-    if config.export.onnx:
+    write_params(out / PARAMS_FILE, final.thresholds, bundle_dir.name)
+    if export.onnx:
         write_onnx(out / ONNX_FILE, model, final)
         files[ONNX_FILE] = "fp32 ONNX (input: preprocessed N x C x S x S; output: logits)"
-    if config.export.production_state_dict and write_production_state_dict(
+    if export.production_state_dict and write_production_state_dict(
         out / PRODUCTION_FILE, model, final
     ):
         files[PRODUCTION_FILE] = "bare ResNet50 state_dict (clean, maybe, pit) for the old detector"
+    return Exported(bundle, bundle_dir, variants, files)
 
-    report = {
-        "run_name": out.name,
+
+def build_report(
+    config: TrainConfig,
+    model: nn.Module,
+    exported: Exported,
+    provenance: dict[str, Any],
+    fitted: Fitted,
+    train_seconds: float,
+    device: torch.device,
+) -> dict[str, Any]:
+    """``report.json``'s content (also what :func:`train` returns)."""
+    tuning = config.thresholds
+    return {
+        "run_name": Path(config.run.out_dir).name,
         "note": config.run.note,
-        "model_id": bundle.model_id,
-        "bundle": str(bundle_dir),
+        "model_id": exported.bundle.model_id,
+        "bundle": str(exported.bundle_dir),
         "architecture": config.model.architecture,
-        "class_names": list(names),
+        "class_names": list(config.model.class_names),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "weights_bytes": (bundle_dir / "weights.pt").stat().st_size,
-        "data": data_description,
+        "weights_bytes": (exported.bundle_dir / "weights.pt").stat().st_size,
+        "data": provenance["data"],
         "split_sizes": provenance["split_sizes"],
-        "best_epoch": best_epoch,
-        "epochs_run": epochs_run,
+        "best_epoch": provenance["best_epoch"],
+        "epochs_run": provenance["epochs_run"],
         "selection_metric": config.selection.metric,
         "train_seconds": train_seconds,
         "device": str(device),
-        "temperature": fit.temperature,
+        "temperature": fitted.fit.temperature,
         "calibration": provenance["temperature_fit"],
-        "thresholds": choice.thresholds.to_dict(),
-        "thresholds_feasible": choice.feasible,
+        "thresholds": fitted.choice.thresholds.to_dict(),
+        "thresholds_feasible": fitted.choice.feasible,
         "pit_recall_target": tuning.pit_recall_target,
         "max_maybe_rate": tuning.max_maybe_rate,
-        "val": val_metrics,
-        "test": test_metrics,
-        "variants": {name: _variant_summary(record) for name, record in variants.items()},
-        "files": files,
+        "val": fitted.val.to_dict(),
+        "test": fitted.test.to_dict(),
+        "variants": {name: _variant_summary(r) for name, r in exported.variants.items()},
+        "files": exported.files,
     }
+
+
+def write_run_report(
+    config: TrainConfig,
+    report: dict[str, Any],
+    history: list[dict[str, Any]],
+    fitted: Fitted,
+    test_labels: np.ndarray,
+) -> None:
+    """``report.json`` and, with ``export.report``, ``report.md`` and its plots."""
+    out = Path(config.run.out_dir)
     if config.export.report:
-        files[REPORT_MD] = "this report, with plots"
-        plot_curves(history, out / CURVES_PNG, best_epoch)
-        plot_confusion(test_metrics["confusion"], names, out / CONFUSION_PNG, "test split")
-        plot_reliability(
-            {
-                "uncalibrated (T=1)": (softmax(test_logits), test.labels),
-                f"calibrated (T={fit.temperature:.3g})": (
-                    softmax(test_logits, fit.temperature),
-                    test.labels,
-                ),
-            },
-            out / RELIABILITY_PNG,
+        report["files"][REPORT_MD] = "this report, with plots"
+        names = config.model.class_names
+        write_plots(
+            out,
+            history,
+            report["best_epoch"],
+            fitted.test,
+            names,
+            fitted.test_logits,
+            test_labels,
+            fitted.fit.temperature,
         )
         write_markdown(out / REPORT_MD, report, names)
     (out / REPORT_JSON).write_text(json.dumps(report, indent=2))
-    for name in COPIED_INTO_BUNDLE:  # a bundle that documents itself wherever it is copied
+
+
+def copy_into_bundle(out: Path, bundle_dir: Path) -> None:
+    """Copy the run's report and records into the bundle: it documents itself wherever it goes."""
+    for name in COPIED_INTO_BUNDLE:
         if (out / name).is_file():
             shutil.copy2(out / name, bundle_dir / name)
-    return report
 
 
 def bundle_folder(config: TrainConfig) -> Path:
@@ -533,26 +618,9 @@ def bundle_folder(config: TrainConfig) -> Path:
     return out / (export.bundle_name or out.resolve().name)
 
 
-HEADLINE = (
-    "accuracy",
-    "pit_recall",
-    "pit_recall_strict",
-    "pit_precision",
-    "clean_yield",
-    "maybe_rate",
-    "clean_yield_at_recall",
-    "ece",
-    "nll",
-    "count",
-)
-
-
-def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {key: metrics[key] for key in HEADLINE if key in metrics}
-
-
-def _summary(metrics: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {metrics[k]:.4f}" for k in HEADLINE[:7] if k in metrics)
+def summary_line(metrics: ModelMetrics) -> str:
+    """The summary view of a split's figures on one line."""
+    return ", ".join(f"{k} {v:.4f}" for k, v in metrics.to_dict(SUMMARY).items())
 
 
 def _variant_summary(record: dict[str, Any]) -> dict[str, Any]:
@@ -609,10 +677,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, overrides)
     started = time.monotonic()
     if args.seeds:
-        from cherry_classifier.training.multiseed import run_seeds
-
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        summary = run_seeds(config, seeds)
+        summary = run_seeds(config, seeds, train)
         print(summary["markdown"])
     else:
         report = train(config, args.resume)
@@ -622,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{report['checkpoint']}"
             )
         elif report:
-            print(f"test: {_summary(report['test'])}")
+            print(f"test: {summary_line(ModelMetrics.from_dict(report['test']))}")
             print(
                 f"bundle {report['model_id']} in {report['bundle']}; report in "
                 f"{Path(config.run.out_dir) / REPORT_MD}"

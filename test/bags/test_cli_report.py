@@ -12,10 +12,10 @@ import pytest
 from cherry_classifier.bags import evaluate, make_bag
 from cherry_classifier.bags.io import bag_summary, decode, iter_messages
 from cherry_classifier.bags.labels import read_labels
-from cherry_classifier.bags.records import RecordSet
-from cherry_classifier.bags.report import write_report
 from cherry_classifier.core.decision import LABEL_NAMES
-from cherry_classifier.training.synth import render_crop
+from cherry_classifier.evaluation.record_report import write_report
+from cherry_classifier.evaluation.records import RecordSet
+from cherry_classifier.evaluation.synthetic import render_crop
 from test.bags.conftest import DEFAULT_MODEL, REPO_ROOT
 from test.conftest import require
 

@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from cherry_classifier.bags.labels import Label, match_decisions_to_labels
-from cherry_classifier.bags.records import (
+from cherry_classifier.core.decision import CLEAN, MAYBE, PIT
+from cherry_classifier.evaluation.labels import Label, match_decisions_to_labels
+from cherry_classifier.evaluation.records import (
     CherryRecord,
     MissedLabel,
     RecordSet,
     frame_records,
     merge,
 )
-from cherry_classifier.core.decision import CLEAN, MAYBE, PIT
 from cherry_classifier.imaging.localizer import Region
 
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from cherry_classifier.bags.make_bag import synthetic_triggers, write_image_bag
-from cherry_classifier.bags.metrics import (
+from cherry_classifier.bags.offline import evaluate_bag
+from cherry_classifier.core.decision import CLEAN, MAYBE, PIT, Thresholds
+from cherry_classifier.evaluation.record_metrics import (
     decisions_at,
     evaluate_records,
     record_metrics,
     threshold_sweep,
 )
-from cherry_classifier.bags.offline import evaluate_bag
-from cherry_classifier.core.decision import CLEAN, MAYBE, PIT, Thresholds
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_metrics_definitions_on_hand_made_decisions(frames_records):
     decided = np.where(truth == PIT, MAYBE, CLEAN)  # every pit to review, every other CLEAN
     for record, label in zip(records.records, decided, strict=True):
         record.label = int(label)
-    metrics = evaluate_records(records)["overall"]
+    metrics = evaluate_records(records).overall
     assert metrics["pit_recall"] == 1.0 and metrics["pit_recall_strict"] == 0.0
     assert metrics["clean_yield"] == 1.0
     assert metrics["maybe_rate"] == pytest.approx(np.mean(truth == PIT))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cherry_classifier.bags.messages import header, image_message
+from cherry_classifier.evaluation.synthetic import render_frame
 from cherry_classifier.imaging.conversion import (
     ImageFormatError,
     array_to_compressed,
@@ -16,7 +17,6 @@ from cherry_classifier.imaging.conversion import (
 from cherry_classifier.imaging.layers import stack_layers
 from cherry_classifier.imaging.localizer import CherryLocalizer, Region, cut_crops
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
-from cherry_classifier.training.synth import render_frame
 
 RNG = np.random.default_rng(0)
 BGR = RNG.integers(0, 256, (6, 5, 3), dtype=np.uint8)

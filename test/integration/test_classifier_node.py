@@ -25,8 +25,8 @@ from cherry_classifier.core.bundle import save_bundle  # noqa: E402
 from cherry_classifier.core.decision import Thresholds, decide  # noqa: E402
 from cherry_classifier.core.manifest import ModelManifest  # noqa: E402
 from cherry_classifier.imaging.layers import load_layered_frame  # noqa: E402
-from cherry_classifier.launch_stub import launch_command  # noqa: E402
-from cherry_classifier.processes import process_output  # noqa: E402
+from cherry_dev.launch_stub import launch_command  # noqa: E402
+from cherry_dev.processes import process_output  # noqa: E402
 from test.ros_client import (  # noqa: E402
     RELIABLE,
     Client,

@@ -15,7 +15,7 @@ srvs = require("cherry_classifier_msgs.srv", "the package's own interfaces (colc
 
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 
-from cherry_classifier.processes import process_output, ros_process, wait_until  # noqa: E402
+from cherry_dev.processes import process_output, ros_process, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 PEER = Path(__file__).resolve().parents[1] / "fixtures" / "echo_peer.py"

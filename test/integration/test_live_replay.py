@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from test.conftest import require
+from test.conftest import REPO_ROOT, require
 
 rclpy = require("rclpy", "ROS 2 tests (rclpy: the venv's ROS wheels, scripts/bootstrap.sh)")
 
@@ -20,22 +20,22 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 
-from cherry_classifier import dds_env  # noqa: E402
 from cherry_classifier.bags.io import bag_summary, decode, iter_messages  # noqa: E402
 from cherry_classifier.bags.make_bag import synthetic_triggers, write_image_bag  # noqa: E402
-from cherry_classifier.bags.metrics import (  # noqa: E402
-    decisions_at,
-    record_metrics,
-    recorded_thresholds,
-)
 from cherry_classifier.bags.offline import evaluate_bag  # noqa: E402
 from cherry_classifier.core.classifier import Classifier  # noqa: E402
 from cherry_classifier.core.decision import Thresholds  # noqa: E402
 from cherry_classifier.core.model_paths import default_models_dir  # noqa: E402
+from cherry_classifier.evaluation.record_metrics import (  # noqa: E402
+    decisions_at,
+    record_metrics,
+    recorded_thresholds,
+)
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image  # noqa: E402
-from cherry_classifier.launch_stub import launch_command, launch_commands  # noqa: E402
 from cherry_classifier.live.replay import LiveReplay, node_overrides  # noqa: E402
-from cherry_classifier.processes import process_output, ros_process, wait_until  # noqa: E402
+from cherry_dev import dds_env  # noqa: E402
+from cherry_dev.launch_stub import launch_command, launch_commands  # noqa: E402
+from cherry_dev.processes import process_output, ros_process, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.ros
 NAMESPACE = "replay"
@@ -230,3 +230,40 @@ def test_the_readme_main_command_runs_to_completion(tmp_path, ros_domain):
     assert "report:" in completed.stdout
     assert (out / "report.md").is_file() and (out / "report.json").is_file()
     assert (out / "latency.png").is_file() and (out / "sweep.png").is_file()
+
+
+def test_the_installed_replay_attaches_to_a_node_of_another_process(
+    tmp_path, labelled_bag, ros_domain
+):
+    """Issue 12: the installed ``cherry-replay --attach``, a process of its own started outside
+    the checkout, decides every image through a node that another process started as the launch
+    file does. Discovery range and domain id reach the tool only through the environment (the
+    localhost range every test sets; the tool sets none of it without ``--localhost-only``)."""
+    tool = require(
+        REPO_ROOT / "install" / "cherry_classifier" / "lib" / "cherry_classifier" / "cherry-replay",
+        "the installed cherry-replay (colcon build: scripts/bootstrap.sh)",
+    )
+    env = dds_env.localhost_env(ros_domain)
+    assert env[dds_env.DISCOVERY_RANGE_VAR] == dds_env.LOCALHOST
+    _, command = launch_command(namespace="attached", log_level="info")
+    command += node_overrides(labelled_bag, TOPICS)
+    command += ["-p", "max_frame_age_ms:=0.0"]  # no deadline: a slow CI machine drops nothing
+    out = tmp_path / "report"
+    node = ["--attach", "--node", "/attached/classifier"]
+    with ros_process(
+        command, tmp_path / "classifier.log", ROS_DOMAIN_ID=str(ros_domain)
+    ) as classifier:
+        completed = subprocess.run(
+            [str(tool), str(labelled_bag), *node, "--speed", "2", "--out", str(out)],
+            env=env,
+            cwd=tmp_path,  # not the checkout: nothing of it on the tool's path
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert classifier.poll() is None, process_output(tmp_path / "classifier.log")
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert "8/8 images decided" in completed.stdout
+    assert "; 0 lost)" in completed.stdout
+    assert not (out / "classifier.log").exists()  # attached: it started no node of its own
+    assert (out / "report.md").is_file() and (out / "report.json").is_file()

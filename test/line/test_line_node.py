@@ -32,13 +32,13 @@ from rclpy.parameter import parameter_value_to_python  # noqa: E402
 from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 
-from cherry_classifier import dds_env  # noqa: E402
 from cherry_classifier.core.classifier import Classifier  # noqa: E402
 from cherry_classifier.core.decision import Thresholds  # noqa: E402
 from cherry_classifier.core.model_paths import default_models_dir  # noqa: E402
 from cherry_classifier.imaging.pipeline import FramePipeline  # noqa: E402
-from cherry_classifier.launch_stub import REPO_ROOT, launch_command  # noqa: E402
-from cherry_classifier.processes import process_output, ros_process, wait_until  # noqa: E402
+from cherry_dev import dds_env  # noqa: E402
+from cherry_dev.launch_stub import REPO_ROOT, launch_command  # noqa: E402
+from cherry_dev.processes import process_output, ros_process, wait_until  # noqa: E402
 from test.fixtures.line_camera import read_trigger  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -402,7 +402,7 @@ def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path
     """record:=true with the line profile: the recorder starts with the node, before the camera,
     follows the camera's reliable publisher when it comes, and records every set decided."""
     from cherry_classifier.bags.io import bag_summary, decode, iter_messages
-    from cherry_classifier.launch_stub import launch_commands
+    from cherry_dev.launch_stub import launch_commands
 
     count = 9
     output = tmp_path / "shift"

@@ -142,7 +142,7 @@ def start_live_node(
 ) -> Iterator[LiveNode]:
     """Start the classifier (see test.ros_client.start_classifier) and a client; yield both,
     then check the process is still alive (it must survive everything the test did)."""
-    from cherry_classifier.processes import process_output
+    from cherry_dev.processes import process_output
     from test.ros_client import Client, start_classifier
 
     with start_classifier(log_dir, models_dir, namespace, domain=domain, **options) as process:

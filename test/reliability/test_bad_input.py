@@ -259,11 +259,30 @@ def test_a_live_node_refuses_counts_and_logs_every_kind_and_keeps_deciding(crops
     assert len(ok) == 6 and sum(expected[k] for k in ERROR_KINDS) == len(bad) == 30
 
     status = f"{crops_node.name}: inference"
+    topic_status = f"{crops_node.name}: input /rel/camera/image"
     before = client.fresh_status(status)
     decided_before = len(client.decisions)
-    for message in [m for m, _ in bad] + ok + accepted:
-        client.images.publish(message)
-        client.spin()
+
+    def handled() -> int:
+        """Images the node has taken from DDS: refused ones plus admitted ones (one array)."""
+        inference, topic = client.status(status), client.status(topic_status)
+        if not inference or not topic:
+            return -1
+        return int(inference["input_errors"]) + int(topic["frames_received"])
+
+    # Sent in bursts of CHUNK, each once the node has taken the last: the shipped qos_depth (10)
+    # is the node's whole DDS reader queue, and a burst of 40 to a node descheduled on a loaded
+    # machine lost the oldest (refused) images in DDS before the node saw them (CI, 2 cores).
+    chunk = 5
+    messages = [m for m, _ in bad] + ok + accepted
+    client.wait(lambda: handled() >= 0, "the input counters")
+    start = handled()
+    for first in range(0, len(messages), chunk):
+        for message in messages[first : first + chunk]:
+            client.images.publish(message)
+            client.spin()
+        sent = min(first + chunk, len(messages))
+        client.wait(lambda sent=sent: handled() >= start + sent, f"the node to take {sent} images")
     decided = len(ok) + len(accepted)
     client.wait(lambda: len(client.decisions) - decided_before >= decided, "the accepted images")
 

@@ -3,10 +3,33 @@ for a named reason without running anything, and the model in service keeps answ
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from cherry_classifier.node.model_loading import ModelLoader, ModelRefusedError
 from test.reliability.conftest import HOSTILE, model_id_of, start_live_node
+
+# models_dir entries whose contract does not fit the shipped parameters (layer_names bot1, bot2,
+# top2; crop_size 128) -> what the refusal must say
+MISFITS = {
+    "rgb_channels": "the model takes channels (r, g, b) but the inputs give (bot1, bot2, top2)",
+    "crop_96": "the model takes 96 px crops cut from the frame but the inputs cut 128 px",
+}
+
+
+def misfit_models(models_dir: Path) -> dict[str, str]:
+    """The ``clean`` model re-exported with each MISFITS contract (once per session)."""
+    from cherry_classifier.core.bundle import load_bundle, save_bundle
+
+    clean = load_bundle(models_dir / "clean")
+    changes = {"rgb_channels": {"channel_names": ("r", "g", "b")}, "crop_96": {"crop_size": 96}}
+    for name, change in changes.items():
+        if not (models_dir / name).exists():
+            manifest = dataclasses.replace(clean.manifest, **change)
+            save_bundle(models_dir / name, clean.state_dict, manifest)
+    return MISFITS
 
 
 @pytest.mark.parametrize(("requested", "reason"), HOSTILE.items())
@@ -90,3 +113,45 @@ def test_a_bad_start_up_model_leaves_the_node_up_in_flagged_fail_safe_until_a_go
         status = client.fresh_status(f"{live.name}: inference", lambda v: v["_level"] != b"\x02")
         assert status["model_id"] == clean_id
         assert "no usable model at start-up" in live.log_text()
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_swap_refuses_a_model_whose_channels_do_not_fit_and_the_old_one_keeps_answering(
+    crops_node, models_dir
+):
+    from test.ros_client import image_msg
+
+    misfit_models(models_dir)
+    client = crops_node.client
+    client.settle()
+    clean_id = model_id_of(models_dir / "clean")
+    for validate_only in (True, False):
+        response = client.swap_to("rgb_channels", validate_only=validate_only)
+        assert not response.success and response.previous_model_id == clean_id
+        assert response.message.startswith("refused: rgb_channels: contract does not fit")
+        assert MISFITS["rgb_channels"] in response.message
+    crop = image_msg(pytest.importorskip("numpy").zeros((64, 64, 3), "uint8"), "bgr8", 1, "c")
+    (array,) = client.send_and_collect([crop])
+    assert array.model_id == clean_id and array.decisions[0].label == 0
+    assert client.model_infos[-1].model_id == clean_id
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_frames_node_refuses_a_model_cut_for_another_crop_size(tmp_path, models_dir, ros_domain):
+    """The shipped parameters fix crop_size 128: a 96 px model is refused with the reason, one
+    that fits (``pit``) swaps in."""
+    misfit_models(models_dir)
+    clean_id = model_id_of(models_dir / "clean")
+    with start_live_node(
+        tmp_path, models_dir, "misfit", domain=ros_domain, model_path="clean", input_mode="frames"
+    ) as live:
+        client = live.client
+        for name, reason in MISFITS.items():
+            response = client.swap_to(name)
+            assert not response.success and reason in response.message, response.message
+            assert response.previous_model_id == clean_id
+        assert client.model_infos[-1].model_id == clean_id
+        swapped = client.swap_to("pit")
+        assert swapped.success and swapped.previous_model_id == clean_id

@@ -141,7 +141,10 @@ def test_injected_inference_failures_give_flagged_fail_safe_batches_and_the_next
             assert array.decisions[0].label == (1 if failed else 0)  # maybe: the fail_safe_label
         status = client.fresh_status(f"{live.name}: inference")
         assert int(status["inference_failures"]) == 2 and "fault_injection" in status
-        client.send_and_collect([image_msg(crop, "bgr8", 7, "f") for _ in range(2)])
+        # One at a time, as above: two crops sent together may share one batch (the 8th, which
+        # succeeds) instead of filling batches 8 and 9 (the 9th fails).
+        for stamp in (7, 8):
+            client.send_and_collect([image_msg(crop, "bgr8", stamp, "f")])
         status = client.fresh_status(
             f"{live.name}: inference", lambda v: int(v["inference_failures"]) == 3
         )

@@ -177,7 +177,7 @@ def test_each_parameter_refuses_the_obvious_wrong_values_with_a_named_reason(fuz
 def test_start_up_values_the_node_cannot_run_with_end_it_with_the_reason(
     tmp_path, models_dir, ros_domain, override, reason
 ):
-    from cherry_classifier.processes import process_output
+    from cherry_dev.processes import process_output
     from test.ros_client import start_classifier
 
     options = dict(override)

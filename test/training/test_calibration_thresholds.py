@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cherry_classifier.core.decision import CLEAN, Thresholds, decide, softmax
-from cherry_classifier.training.calibration import fit_temperature
-from cherry_classifier.training.metrics import (
+from cherry_classifier.evaluation.metrics import (
     decision_metrics,
     expected_calibration_error,
     yield_at_recall,
 )
+from cherry_classifier.training.calibration import fit_temperature
 from cherry_classifier.training.multiseed import mean_interval, summarise
 from cherry_classifier.training.thresholds import choose_thresholds
 

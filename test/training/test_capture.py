@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cherry_classifier.core.decision import CLEAN, MAYBE, PIT
-from cherry_classifier.training.capture import INDEX_FILE, CapturePolicy, CropCapture
+from cherry_classifier.evaluation.capture import INDEX_FILE, CapturePolicy, CropCapture
 from cherry_classifier.training.data import read_class_folders
 
 CLASSES = ("clean", "maybe", "pit")

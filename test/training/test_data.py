@@ -6,16 +6,16 @@ import cv2
 import numpy as np
 import pytest
 
+from cherry_classifier.evaluation.dataset import Split
+from cherry_classifier.evaluation.synthetic import render_dataset, write_dataset
 from cherry_classifier.training.augment import AugmentConfig, augment
 from cherry_classifier.training.data import (
     AugmentedCrops,
     EpochSampler,
-    Split,
     load_folder_splits,
     read_class_folders,
     stratified_split,
 )
-from cherry_classifier.training.synth import render_dataset, write_dataset
 
 CHANNELS = ("bot1", "bot2", "top2")
 

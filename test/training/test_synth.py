@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cherry_classifier.training import synth
-from cherry_classifier.training.synth import (
+from cherry_classifier.evaluation import synthetic as synth
+from cherry_classifier.evaluation.synthetic import (
     class_counts,
     render_crop,
     render_dataset,

@@ -12,9 +12,10 @@ import yaml
 
 from cherry_classifier.core.classifier import Classifier
 from cherry_classifier.core.decision import softmax
-from cherry_classifier.training.compare import compare, format_table
+from cherry_classifier.evaluation.comparison import format_table
+from cherry_classifier.evaluation.synthetic import render_dataset
+from cherry_classifier.training.compare import compare
 from cherry_classifier.training.engine import predict_logits
-from cherry_classifier.training.synth import render_dataset
 from cherry_classifier.training.train import main, train
 from test.training.conftest import THREADS, tiny_config
 
@@ -189,10 +190,10 @@ def test_compare_puts_runs_side_by_side(three_class_run, tmp_path):
     config, report = three_class_run
     two = train(tiny_config(tmp_path / "two", **{"model.class_names": ["clean", "pit"]}))
     rows, caption = compare([config.run.out_dir, two["bundle"]], per_class=10, num_threads=1)
-    assert [row["model_id"] for row in rows] == [report["model_id"], two["model_id"]]
-    assert rows[1]["crops"] == 20  # the 2-class model is scored on clean and pit crops only
+    assert [row.model_id for row in rows] == [report["model_id"], two["model_id"]]
+    assert rows[1].crops == 20  # the 2-class model is scored on clean and pit crops only
     for row in rows:
-        assert row["crops_per_second"] > 0 and row["parameters"] > 1e6 and row["size_mb"] < 10
+        assert row.crops_per_second > 0 and row.parameters > 1e6 and row.size_mb < 10
     table = format_table(rows, caption)
     assert "clean yield @ target recall" in table and "SYNTHETIC" in table
 
@@ -202,7 +203,7 @@ def test_folder_data_init_weights_sgd_step_balanced_and_early_stopping(tmp_path)
     import torch
 
     from cherry_classifier.core.architectures import build_model
-    from cherry_classifier.training.synth import write_dataset
+    from cherry_classifier.evaluation.synthetic import write_dataset
 
     write_dataset(tmp_path / "data", 14, ("clean", "pit"), seed=3, split=True, size=64)
     torch.manual_seed(1)

@@ -2,7 +2,7 @@
 
 Every MAYBE crop (the manual-review band: what the model is unsure of) and a random sample of
 the others are written as ``ROOT/<decided label>/<name>.png`` (3-channel PNG whose B, G, R planes
-are the model's channels in order, as :mod:`cherry_classifier.training.data` reads them), with
+are the model's channels in order: :mod:`cherry_classifier.evaluation.dataset`'s layout), with
 one JSON line per crop in ``ROOT/captured.jsonl``: probabilities, model id, thresholds version,
 source topic, header stamp, region and why it was kept. A labeller moves each file into the
 folder of its true class (``clean``, ``maybe``, ``pit``); ``cherry-train`` then reads ROOT as a
@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 
 from cherry_classifier.core.decision import LABEL_NAMES, MAYBE
+from cherry_classifier.evaluation.dataset import CAPTURE_INDEX, class_folder
 
-INDEX_FILE = "captured.jsonl"
+INDEX_FILE = CAPTURE_INDEX
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class CropCapture:
         """Write one crop (HxWx3 or HxW uint8) and its index line; returns the image path."""
         if crop.dtype != np.uint8 or crop.ndim not in (2, 3):
             raise ValueError(f"crops are HxW(xC) uint8, got {crop.dtype} {crop.shape}")
-        folder = self.root / LABEL_NAMES[label]
+        folder = class_folder(self.root, LABEL_NAMES[label])
         folder.mkdir(exist_ok=True)
         name = f"{_slug(source_topic)}_{stamp_ns}_{index:03d}.png"
         path = folder / name

@@ -1,7 +1,7 @@
 """The evaluation report: ``report.md`` with PNG plots, and ``report.json`` for CI.
 
 One column per model (all evaluated on the same bag or run): the metrics of
-:mod:`.metrics` overall and per camera, the confusion matrix of each model's decisions, a
+:mod:`.record_metrics` overall and per camera, the confusion matrix of each model's decisions, a
 threshold sweep from the recorded probabilities (pit recall, clean yield and maybe rate over
 ``pit_threshold``; pit precision against recall), a reliability diagram and, when latencies are
 known (live runs), their histogram. NaN figures are ``null`` in the JSON.
@@ -10,7 +10,6 @@ known (live runs), their histogram. NaN figures are ``null`` in the JSON.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,35 +17,26 @@ from typing import Any
 
 import numpy as np
 
-from cherry_classifier.bags.metrics import DEFAULT_SWEEP, evaluate_records, threshold_sweep
-from cherry_classifier.bags.records import RecordSet, class_codes
 from cherry_classifier.core.decision import LABEL_NAMES
-from cherry_classifier.training.report import (
-    _pyplot,
-    metrics_table,
+from cherry_classifier.evaluation.metrics import CAMERA, RECORDS, ModelMetrics
+from cherry_classifier.evaluation.plots import (
+    latency_stats,
     plot_confusion,
-    plot_reliability,
+    plot_latency,
+    plot_record_reliability,
+    plot_sweep,
 )
+from cherry_classifier.evaluation.record_metrics import (
+    DEFAULT_SWEEP,
+    evaluate_records,
+    threshold_sweep,
+)
+from cherry_classifier.evaluation.records import RecordSet
+from cherry_classifier.evaluation.tables import json_safe, metrics_table
 
 FORMAT = "cherry_classifier.eval/1"
 REPORT_MD, REPORT_JSON = "report.md", "report.json"
 SWEEP_PNG, RELIABILITY_PNG, LATENCY_PNG = "sweep.png", "reliability.png", "latency.png"
-TABLE_KEYS = (
-    "pit_recall",
-    "pit_recall_strict",
-    "pit_precision",
-    "clean_yield",
-    "maybe_rate",
-    "missed_pits",
-    "ece",
-    "decisions",
-    "labelled",
-    "unlabelled",
-    "maybe_rate_all",
-    "pit_recall_with_missed",
-    "fail_safe",
-)
-CAMERA_KEYS = ("pit_recall", "pit_precision", "clean_yield", "maybe_rate", "labelled", "decisions")
 
 
 def write_report(
@@ -71,9 +61,9 @@ def write_report(
     plots: dict[str, str] = {}
     for name, records in results.items():
         evaluated = evaluate_records(records)
-        confusion_png = f"confusion_{_slug(name)}.png"
+        confusion_png = f"confusion_{slug(name)}.png"
         plot_confusion(
-            evaluated["overall"]["confusion"],
+            evaluated.overall.confusion,
             LABEL_NAMES,
             out / confusion_png,
             f"{name}: labelled cherries",
@@ -84,104 +74,22 @@ def write_report(
             "model_id": records.model_id,
             "class_names": list(records.class_names),
             "meta": records.meta,
-            "metrics": evaluated["overall"],
-            "per_camera": evaluated["per_camera"],
+            "metrics": evaluated.overall,
+            "per_camera": evaluated.per_camera,
             "sweep": threshold_sweep(records, sweep),
         }
-    _plot_sweep(summary["models"], out / SWEEP_PNG)
-    has_reliability = _plot_reliability(results, out / RELIABILITY_PNG)
+    plot_sweep(summary["models"], out / SWEEP_PNG)
+    has_reliability = plot_record_reliability(results, out / RELIABILITY_PNG)
     if latencies:
-        summary["latency"] = {name: _latency_stats(v) for name, v in latencies.items()}
-        _plot_latency(latencies, out / LATENCY_PNG)
+        summary["latency"] = {name: latency_stats(v) for name, v in latencies.items()}
+        plot_latency(latencies, out / LATENCY_PNG)
     if drops is not None:
         summary["drops"] = drops if isinstance(drops, Mapping) else {"all": int(drops)}
     json_path = out / REPORT_JSON
-    json_path.write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
+    json_path.write_text(json.dumps(json_safe(summary), indent=2) + "\n")
     md_path = out / REPORT_MD
     md_path.write_text(_markdown(summary, plots, has_reliability, bool(latencies)))
     return md_path, json_path
-
-
-# -- plots ---------------------------------------------------------------------------------------
-def _plot_sweep(models: Mapping[str, Any], path: Path) -> Path:
-    plt = _pyplot()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for index, (name, model) in enumerate(models.items()):
-        colour = f"C{index}"
-        rows = model["sweep"]
-        pit = [r["pit_threshold"] for r in rows]
-        for key, style in (("pit_recall", "-"), ("clean_yield", "--"), ("maybe_rate", ":")):
-            left.plot(
-                pit, [_nan(r[key]) for r in rows], style, color=colour, label=f"{name}: {key}"
-            )
-        used = model["meta"].get("thresholds", {}).get("pit_threshold")
-        if used is not None:
-            left.axvline(used, color=colour, alpha=0.3, linewidth=1)
-        recall = [_nan(r["pit_recall_strict"]) for r in rows]
-        precision = [_nan(r["pit_precision"]) for r in rows]
-        right.plot(recall, precision, "o-", color=colour, markersize=3, label=name)
-        metrics = model["metrics"]
-        right.plot(
-            _nan(metrics["pit_recall_strict"]),
-            _nan(metrics["pit_precision"]),
-            "*",
-            color=colour,
-            markersize=14,
-        )
-    left.set_xlabel("pit_threshold (maybe_threshold capped at it)")
-    left.set_title("threshold sweep (vertical line: thresholds used)")
-    left.set_ylim(-0.02, 1.02)
-    left.legend(fontsize=7)
-    right.set_xlabel("pit recall (decided PIT)")
-    right.set_ylabel("pit precision")
-    right.set_title("pit precision vs recall over pit_threshold (star: used)")
-    right.set_xlim(-0.02, 1.02)
-    right.set_ylim(-0.02, 1.02)
-    right.legend(fontsize=7)
-    for axis in (left, right):
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
-
-
-def _plot_reliability(results: Mapping[str, RecordSet], path: Path) -> bool:
-    curves = {}
-    for name, records in results.items():
-        codes = class_codes(records.class_names)
-        usable = np.isin(records.truth, list(codes))
-        if usable.any():
-            indices = np.asarray([codes[int(t)] for t in records.truth[usable]], np.int64)
-            curves[name] = (records.probabilities[usable], indices)
-    if not curves:
-        return False
-    plot_reliability(curves, path, title="reliability, labelled cherries (marker area ~ crops)")
-    return True
-
-
-def _plot_latency(latencies: Mapping[str, np.ndarray], path: Path) -> Path:
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 3.8))
-    top = max(float(np.max(v)) for v in latencies.values()) * 1000
-    bins = np.linspace(0, max(top, 1e-3), 40)
-    for name, values in latencies.items():
-        stats = _latency_stats(values)
-        axis.hist(
-            np.asarray(values) * 1000,
-            bins=bins,
-            alpha=0.5,
-            label=f"{name}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms",
-        )
-    axis.set_xlabel("latency (ms)")
-    axis.set_ylabel("decisions")
-    axis.set_title("latency: image received to decision published")
-    axis.legend(fontsize=8)
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -211,7 +119,9 @@ def _markdown(
         "",
         "## Metrics (labelled cherries; decisions as recorded)",
         "",
-        *metrics_table({n: m["metrics"] for n, m in models.items()}, TABLE_KEYS),
+        *metrics_table(
+            {n: m["metrics"] for n, m in models.items()}, ModelMetrics.view_keys(RECORDS)
+        ),
         "",
         "Pit recall counts pits decided PIT or MAYBE (manual review), `pit_recall_strict` PIT"
         " only; clean yield: clean cherries decided CLEAN; maybe rate: labelled cherries decided"
@@ -221,20 +131,20 @@ def _markdown(
         "",
     ]
     for name, model in models.items():
-        missed = model["metrics"]["missed_labels"]
+        missed = model["metrics"].missed_labels
         lines += [
             f"### {name}",
             "",
             "Confusion (rows: truth, columns: decided clean / maybe / pit): "
             + "; ".join(
                 f"{truth} {row}"
-                for truth, row in zip(LABEL_NAMES, model["metrics"]["confusion"], strict=True)
+                for truth, row in zip(LABEL_NAMES, model["metrics"].confusion, strict=True)
             )
             + f". Labelled cherries not found: {missed}.",
             "",
             "Per camera (source topic):",
             "",
-            *metrics_table(model["per_camera"], CAMERA_KEYS),
+            *metrics_table(model["per_camera"], ModelMetrics.view_keys(CAMERA)),
             "",
             f"![confusion {name}]({plots[name]})",
             "",
@@ -273,33 +183,6 @@ def _latencies(
     return {name: values for name, values in found.items() if len(values)}
 
 
-def _latency_stats(values: Sequence[float]) -> dict[str, float]:
-    ms = np.asarray(values, float) * 1000
-    return {
-        "count": len(ms),
-        "mean_ms": float(ms.mean()),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "max_ms": float(ms.max()),
-    }
-
-
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """``name`` as a file-name part (model labels in plot and record file names)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"
-
-
-def _nan(value: Any) -> float:
-    return float("nan") if value is None else float(value)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value

@@ -1,6 +1,6 @@
 """Metrics of recorded decisions (a :class:`RecordSet`), overall and per camera.
 
-Definitions (as in training, :mod:`cherry_classifier.training.metrics`), over the decisions
+Definitions (as in training, :mod:`cherry_classifier.evaluation.metrics`), over the decisions
 whose cherry is labelled:
 
 - ``pit_recall``: pits **not** decided CLEAN (PIT, or MAYBE for manual review): the safety
@@ -22,20 +22,30 @@ probabilities with the core's ``decide`` (what :func:`threshold_sweep` does for 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from cherry_classifier.bags.records import RecordSet, class_codes
 from cherry_classifier.core.decision import CLEAN, LABEL_NAMES, PIT, Thresholds, decide
-from cherry_classifier.training.metrics import (
+from cherry_classifier.evaluation.metrics import (
+    SWEEP,
+    ModelMetrics,
     confusion_matrix,
     expected_calibration_error,
     outcome_metrics,
 )
+from cherry_classifier.evaluation.records import RecordSet, class_codes
 
 DEFAULT_SWEEP = tuple(round(v, 3) for v in np.arange(0.02, 0.99, 0.02))
-SWEEP_KEYS = ("pit_recall", "pit_recall_strict", "pit_precision", "clean_yield", "maybe_rate")
+
+
+@dataclass
+class RecordEvaluation:
+    """One record set's metrics, overall and per camera (source topic)."""
+
+    overall: ModelMetrics
+    per_camera: dict[str, ModelMetrics] = field(default_factory=dict)
 
 
 def decisions_at(records: RecordSet, thresholds: Thresholds) -> np.ndarray:
@@ -45,42 +55,38 @@ def decisions_at(records: RecordSet, thresholds: Thresholds) -> np.ndarray:
     return decide(records.probabilities, records.class_names, thresholds.validated()).labels
 
 
-def record_metrics(records: RecordSet, thresholds: Thresholds | None = None) -> dict[str, Any]:
+def record_metrics(records: RecordSet, thresholds: Thresholds | None = None) -> ModelMetrics:
     """Every metric of the module docstring for one record set."""
     decided = records.labels if thresholds is None else decisions_at(records, thresholds)
     truth = records.truth
     labelled = truth >= 0
-    result: dict[str, Any] = dict(
-        outcome_metrics(decided[labelled], truth[labelled] == PIT, truth[labelled] == CLEAN)
-    )
-    result["confusion"] = confusion_matrix(truth[labelled], decided[labelled], 3).tolist()
-    result["ece"] = _ece(records, labelled)
-    result["decisions"] = len(decided)
-    result["labelled"] = int(labelled.sum())
-    result["unlabelled"] = int((~labelled).sum())
-    result["decided"] = {
-        name: int(np.sum(decided == code)) for code, name in enumerate(LABEL_NAMES)
-    }
-    result["maybe_rate_all"] = result["decided"]["maybe"] / len(decided) if len(decided) else nan()
+    result = outcome_metrics(decided[labelled], truth[labelled] == PIT, truth[labelled] == CLEAN)
+    result.confusion = confusion_matrix(truth[labelled], decided[labelled], 3).tolist()
+    result.ece = _ece(records, labelled)
+    result.decisions = len(decided)
+    result.labelled = int(labelled.sum())
+    result.unlabelled = int((~labelled).sum())
+    result.decided = {name: int(np.sum(decided == code)) for code, name in enumerate(LABEL_NAMES)}
+    result.maybe_rate_all = result.decided["maybe"] / len(decided) if len(decided) else nan()
     missed = [m.truth for m in records.missed]
-    result["missed_labels"] = {name: missed.count(code) for code, name in enumerate(LABEL_NAMES)}
+    result.missed_labels = {name: missed.count(code) for code, name in enumerate(LABEL_NAMES)}
     pits_found = int(np.sum(truth == PIT))
-    caught = pits_found - result["missed_pits"]
-    pits_all = pits_found + result["missed_labels"]["pit"]
-    result["pit_recall_with_missed"] = caught / pits_all if pits_all else nan()
-    result["fail_safe"] = sum(r.fail_safe for r in records.records)
+    caught = pits_found - result.missed_pits
+    pits_all = pits_found + result.missed_labels["pit"]
+    result.pit_recall_with_missed = caught / pits_all if pits_all else nan()
+    result.fail_safe = sum(r.fail_safe for r in records.records)
     return result
 
 
-def evaluate_records(records: RecordSet, thresholds: Thresholds | None = None) -> dict[str, Any]:
-    """{"overall": metrics, "per_camera": {source_topic: metrics}}."""
-    return {
-        "overall": record_metrics(records, thresholds),
-        "per_camera": {
+def evaluate_records(records: RecordSet, thresholds: Thresholds | None = None) -> RecordEvaluation:
+    """The metrics overall and per source topic."""
+    return RecordEvaluation(
+        record_metrics(records, thresholds),
+        {
             topic: record_metrics(records.subset(topic), thresholds)
             for topic in records.source_topics
         },
-    }
+    )
 
 
 def sweep_grid(pit_thresholds: Sequence[float], base: Thresholds | None = None) -> list[Thresholds]:
@@ -105,25 +111,18 @@ def threshold_sweep(
 
     ``grid``: Thresholds, or pit thresholds combined with ``base`` (default: the thresholds the
     records were made with, from ``records.meta``, else the core defaults) by
-    :func:`sweep_grid`. The base point itself is always included.
+    :func:`sweep_grid`. The base point itself is always included. Each row: the thresholds and
+    the metrics of the sweep view (:data:`~cherry_classifier.evaluation.metrics.SWEEP`).
     """
     base = base or recorded_thresholds(records) or Thresholds()
     points = list(grid)
     if points and not isinstance(points[0], Thresholds):
         pits = sorted({float(p) for p in points} | {float(base.pit_threshold)})
         points = sweep_grid(pits, base)
-    rows = []
-    for thresholds in points:
-        metrics = record_metrics(records, thresholds)
-        rows.append(
-            {
-                **thresholds.to_dict(),
-                **{key: metrics[key] for key in SWEEP_KEYS},
-                "missed_pits": metrics["missed_pits"],
-                "decided": metrics["decided"],
-            }
-        )
-    return rows
+    return [
+        {**thresholds.to_dict(), **record_metrics(records, thresholds).to_dict(SWEEP)}
+        for thresholds in points
+    ]
 
 
 def recorded_thresholds(records: RecordSet) -> Thresholds | None:

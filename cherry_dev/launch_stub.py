@@ -73,6 +73,11 @@ class Node:
 
 
 @dataclass
+class LifecycleNode(Node):
+    """A managed node: the same command line; its transitions are left to the caller."""
+
+
+@dataclass
 class LaunchDescription:
     entities: list
 
@@ -94,7 +99,7 @@ def _stub_modules() -> dict[str, types.ModuleType]:
             "PathJoinSubstitution": PathJoinSubstitution,
         },
         "launch_ros": {},
-        "launch_ros.actions": {"Node": Node},
+        "launch_ros.actions": {"Node": Node, "LifecycleNode": LifecycleNode},
         "launch_ros.substitutions": {"FindPackageShare": FindPackageShare},
     }.items():
         module = types.ModuleType(name)

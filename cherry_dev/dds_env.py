@@ -4,7 +4,9 @@ Discovery stays on this host (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``): test
 demo and CI must never multicast out of the network interface. Each run gets its own
 ``ROS_DOMAIN_ID`` so concurrent runs on one machine do not see each other.
 
-Python callers use :func:`apply`; shell scripts ``eval "$(python -m cherry_classifier.dds_env)"``.
+Python callers use :func:`apply`; shell scripts ``eval "$(python cherry_dev/dds_env.py)"``
+(it imports nothing of the project, so it runs as a plain script from any folder).
+The shipped tools set none of this: they take the discovery range the environment gives them.
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from cherry_classifier.bags.labels import Label, match_decisions_to_labels
 from cherry_classifier.core.decision import LABEL_NAMES
+from cherry_classifier.evaluation.labels import Label, match_decisions_to_labels
 from cherry_classifier.imaging.localizer import region_box
 
 FORMAT = "cherry_classifier.records/1"

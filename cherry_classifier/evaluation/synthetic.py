@@ -39,13 +39,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cherry_classifier.evaluation.dataset import SYNTHETIC_MARKER
+
 LAYERS = ("bot1", "bot2", "top2")
 CLASSES = ("clean", "maybe", "pit")
 CROP_SIZE = 128
 FRAME_SHAPE = (500, 2464)  # height, width of a line frame
 SYNTHETIC_NOTE = (
-    "SYNTHETIC cherries rendered by cherry_classifier.training.synth: they imitate the sorting "
-    "line's layered crops but are not real data; use them for tests, demos and CI only."
+    "SYNTHETIC cherries rendered by cherry_classifier.evaluation.synthetic: they imitate the "
+    "sorting line's layered crops but are not real data; use them for tests, demos and CI only."
 )
 
 
@@ -445,7 +447,7 @@ def write_dataset(
         "style": asdict(SynthStyle()),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "SYNTHETIC.json").write_text(json.dumps(info, indent=2))
+    (out / SYNTHETIC_MARKER).write_text(json.dumps(info, indent=2))
     return written
 
 
