@@ -50,6 +50,30 @@ def add_out(
     parser.add_argument("--out", type=Path, required=required, default=default, help=help)
 
 
+LEGACY_OUT = "legacy_out"  # dest of the former positional OUT that --out replaced
+
+
+def add_legacy_out(parser: argparse.ArgumentParser) -> None:
+    """Keep accepting ``--out``'s former spelling, a positional ``OUT``, hidden from ``--help``.
+
+    Parse with :func:`require_out`, which folds it into ``args.out``.
+    """
+    parser.add_argument(LEGACY_OUT, nargs="?", type=Path, metavar="OUT", help=argparse.SUPPRESS)
+
+
+def require_out(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with a positional ``OUT`` (:func:`add_legacy_out`) moved to ``args.out``; exits
+    with the usage unless the output was given exactly once."""
+    legacy = vars(args).pop(LEGACY_OUT, None)
+    if legacy is not None and args.out is not None:
+        parser.error("give the output once: --out OUT")
+    if legacy is not None:
+        args.out = legacy
+    if args.out is None:
+        parser.error("the following arguments are required: --out")
+    return args
+
+
 def add_model(
     parser: argparse.ArgumentParser, help: str, *, repeatable: bool = False, default=None
 ) -> None:

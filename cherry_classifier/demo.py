@@ -6,7 +6,7 @@ with their true labels on ``/line1``, the real production frames on ``/line2``) 
 (localhost only) at the recorded 1.8 frames/s, shows the decisions as they arrive and ends with
 the verdict table and the evaluation report's path. It is ``cherry-replay`` with these defaults:
 
-    python -m cherry_classifier.demo [--speed 2] [--model-path my_model] [--out log/demo]
+    python -m cherry_classifier.demo [--speed 2] [--model my_model] [--out log/demo]
 """
 
 from __future__ import annotations

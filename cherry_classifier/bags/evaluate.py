@@ -1,7 +1,7 @@
 """``cherry-eval``: evaluate one or more models on a bag, offline, and write the report.
 
     cherry-eval BAG --model models/default [--model other_bundle] \\
-        [--params config/threading_ws.yaml] --out eval/
+        [--params-file config/threading_ws.yaml] --out eval/
 
 Settings come from the node's parameters file (``/**/classifier: ros__parameters:``): input_mode,
 image_topics, image layers, crop_size, ``localizer.*``; thresholds are each model's own (its
@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from cherry_classifier import cli
 from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC
 from cherry_classifier.bags.offline import evaluate_bag
@@ -103,26 +104,43 @@ def model_labels(paths: Sequence[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cherry-eval",
-        description="Evaluate models on a recorded bag (offline: the node's crop extraction and "
-        "decisions, no DDS) and write report.md, report.json and plots.",
+    """``cherry-eval``'s command line (:mod:`cherry_classifier.cli` convention)."""
+    parser = cli.tool_parser(
+        "cherry-eval",
+        "Evaluate models on a recorded bag (offline: the node's crop extraction and decisions,\n"
+        "no DDS) and write report.md, report.json and plots.",
     )
     parser.add_argument("bag", nargs="?", type=Path, help="rosbag2 folder (sqlite3 or mcap)")
-    parser.add_argument("--model", action="append", default=[], help="model bundle (repeatable)")
+    cli.add_model(parser, "model bundle, file or run folder (repeatable)", repeatable=True)
     parser.add_argument("--records", nargs="+", type=Path, help="re-score saved records instead")
-    parser.add_argument("--params", type=Path, help="node parameters file (threading_ws.yaml)")
-    parser.add_argument("--out", type=Path, required=True, help="report folder")
-    parser.add_argument("--thresholds", choices=("model", "params"), default="model")
+    cli.add_params_file(parser, "node parameters file (e.g. config/threading_ws.yaml)")
+    cli.add_renamed(parser, "--params", "params_file", type=Path)
+    cli.add_out(parser, "report folder", required=True)
+    parser.add_argument(
+        "--thresholds",
+        choices=("model", "params"),
+        default="model",
+        help="each model's own thresholds, or the --params-file's",
+    )
     for name in THRESHOLD_NAMES:
-        parser.add_argument("--" + name.replace("_", "-"), type=float, dest=name)
-    parser.add_argument("--input-mode", choices=OFFLINE_INPUT_MODES)
-    parser.add_argument("--topics", nargs="+", help="image topics (layers: in layer order)")
-    parser.add_argument("--labels-topic", default=LABELS_TOPIC)
-    parser.add_argument("--backend", default="eager")
-    parser.add_argument("--num-threads", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--title", default="Replay evaluation")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            dest=name,
+            help=f"override {name} (None: from --thresholds)",
+        )
+    parser.add_argument(
+        "--input-mode",
+        choices=OFFLINE_INPUT_MODES,
+        help="the node's input mode (None: the --params-file's input_mode, else frames)",
+    )
+    cli.add_topics(parser, "image topics (layers: in layer order; None: the --params-file's)")
+    cli.add_labels_topic(parser, LABELS_TOPIC)
+    cli.add_backend(parser)
+    cli.add_threads(parser)
+    cli.add_renamed(parser, "--num-threads", "threads", type=int)
+    parser.add_argument("--batch-size", type=int, default=32, help="crops per inference batch")
+    parser.add_argument("--title", default="Replay evaluation", help="the report's title")
     return parser
 
 
@@ -156,12 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
     from cherry_classifier.core.model_store import ModelStore  # torch: only when evaluating
 
-    params = node_params(args.params) if args.params else {}
+    params = node_params(args.params_file) if args.params_file else {}
     input_mode = args.input_mode or params.get("input_mode", "frames")
     topics = _topics(args, params, input_mode)
     # A model as given (bundle, file or training run folder), else by name in the package's
     # models folder; checked (golden crops) as the node checks it.
-    store = ModelStore.searching(backend=args.backend, num_threads=args.num_threads or None)
+    store = ModelStore.searching(backend=args.backend, num_threads=args.threads or None)
     results = {}
     for label, path in zip(model_labels(args.model), args.model, strict=True):
         classifier = store.load(path)

@@ -1,6 +1,6 @@
 """Write replay bags from labelled crops, layered production frames or synthetic frames.
 
-``cherry-bag-make OUT`` with one source:
+``cherry-bag-make --out OUT`` with one source:
 
 - ``--crops ROOT``: a training layout (``ROOT/<class>/...`` or ``ROOT/{train,val,test}/<class>``,
   see :mod:`cherry_classifier.evaluation.dataset`): one image per crop (crops mode), each labelled
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cherry_classifier import cli
 from cherry_classifier.bags.io import BagSummary, BagWriter, bag_summary
 from cherry_classifier.bags.labels import LABELS_TOPIC, SYNTHETIC_TRUTH, write_labels
 from cherry_classifier.bags.messages import COMPRESSIONS, image_message, image_msgtype
@@ -237,33 +238,51 @@ def synthetic_triggers(
 
 # -- command line --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="cherry-bag-make",
-        description="Write a rosbag2 replay bag (images + /cherry_labels) from crops, layered "
-        "frames or synthetic frames.",
+    """``cherry-bag-make``'s command line (:mod:`cherry_classifier.cli` convention)."""
+    parser = cli.tool_parser(
+        "cherry-bag-make",
+        "Write a rosbag2 replay bag (images + /cherry_labels) from crops, layered frames or\n"
+        "synthetic frames.",
     )
-    parser.add_argument("out", type=Path, help="bag folder to create (must not exist)")
+    cli.add_out(parser, "bag folder to create (must not exist)")
+    cli.add_legacy_out(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--crops", type=Path, help="labelled crop folders ROOT/<class>/...")
     source.add_argument("--frames", type=Path, nargs="+", help="layered trigger folder(s)")
     source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic frames")
-    parser.add_argument("--mode", choices=("frames", "layers"), default="frames")
-    parser.add_argument("--topic", help="image topic (default /camera/crops or /camera/image)")
-    parser.add_argument("--storage", choices=("sqlite3", "mcap"), default="sqlite3")
-    parser.add_argument("--compressed", choices=COMPRESSIONS, default="png")
-    parser.add_argument("--jpeg-quality", type=int, default=90)
+    parser.add_argument(
+        "--mode",
+        choices=("frames", "layers"),
+        default="frames",
+        help="frames: one stacked bot1, bot2, top2 image per trigger; layers: one mono topic "
+        "per layer",
+    )
+    parser.add_argument(
+        "--topic", help="image topic (None: /camera/crops with --crops, else /camera/image)"
+    )
+    parser.add_argument(
+        "--storage", choices=("sqlite3", "mcap"), default="sqlite3", help="rosbag2 storage"
+    )
+    parser.add_argument(
+        "--compressed",
+        choices=COMPRESSIONS,
+        default="png",
+        help="CompressedImage format on <topic>/compressed (none: raw Image on <topic>)",
+    )
+    parser.add_argument("--jpeg-quality", type=int, default=90, help="--compressed jpeg: quality")
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE_HZ, help="triggers per second")
     parser.add_argument("--start-s", type=float, default=START_S, help="first stamp (epoch s)")
     parser.add_argument("--split", help="--crops: only this split folder (train, val, test)")
     parser.add_argument("--limit", type=int, help="--crops: at most this many crops")
     parser.add_argument("--cherries", type=int, default=25, help="--synthetic: per frame")
-    parser.add_argument("--seed", type=int, default=0, help="--synthetic: seed")
-    parser.add_argument("--labels-topic", default=LABELS_TOPIC)
+    cli.add_seed(parser)
+    cli.add_labels_topic(parser, LABELS_TOPIC)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = cli.require_out(parser, parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.crops is not None:
         triggers = crop_folder_triggers(

@@ -20,7 +20,7 @@ Plus irregular outlines 46-64 px across (mostly 50-60), any rotation, stems, ble
 neighbouring cherries at the crop edge, per-layer exposure, blur, motion blur along the belt
 and sensor noise. Everything is seeded: the same seed gives the same pixels.
 
-    cherry-synth OUT_DIR --per-class 300 --maybe-share 0.1 --split --seed 0
+    cherry-synth --out OUT_DIR --per-class 300 --maybe-share 0.1 --split --seed 0
 
 writes ``OUT_DIR/{train,val,test}/{clean,maybe,pit}/000001_{bot1,bot2,top2}.png`` (one mono
 PNG per layer, as on the line; ``--stacked`` writes one 3-channel PNG per crop instead, whose
@@ -39,6 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cherry_classifier import cli
 from cherry_classifier.evaluation.dataset import SYNTHETIC_MARKER
 
 LAYERS = ("bot1", "bot2", "top2")
@@ -467,18 +468,25 @@ def write_frame(out: str | Path, frame: SyntheticFrame) -> None:
     (out / "labels.json").write_text(json.dumps(truth, indent=2))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cherry-synth",
-        description="Write a labelled SYNTHETIC cherry dataset (layered 128 px crops) or frames.",
+def build_parser() -> argparse.ArgumentParser:
+    """``cherry-synth``'s command line (:mod:`cherry_classifier.cli` convention)."""
+    parser = cli.tool_parser(
+        "cherry-synth",
+        "Write a labelled SYNTHETIC cherry dataset (layered 128 px crops) or frames.",
     )
-    parser.add_argument("out", type=Path, help="output folder")
-    parser.add_argument("--per-class", type=int, default=200, help="crops per class (default 200)")
-    parser.add_argument("--classes", default="clean,maybe,pit", help="e.g. clean,pit")
+    cli.add_out(parser, "output folder")
+    cli.add_legacy_out(parser)
+    parser.add_argument("--per-class", type=int, default=200, help="crops per class")
     parser.add_argument(
-        "--maybe-share", type=float, default=None, help="share of all crops labelled maybe"
+        "--classes", default="clean,maybe,pit", help="comma-separated classes, e.g. clean,pit"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--maybe-share",
+        type=float,
+        default=None,
+        help="share of all crops labelled maybe (None: --per-class, as the others)",
+    )
+    cli.add_seed(parser)
     parser.add_argument("--split", action="store_true", help="write train/val/test folders")
     parser.add_argument("--stacked", action="store_true", help="one 3-channel PNG per crop")
     parser.add_argument("--size", type=int, default=CROP_SIZE, help="crop side in px")
@@ -486,7 +494,12 @@ def main(argv: list[str] | None = None) -> int:
         "--frames", type=int, default=0, help="write N whole 2464x500 frames instead of crops"
     )
     parser.add_argument("--cherries", type=int, default=25, help="cherries per frame")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = cli.require_out(parser, parser.parse_args(argv))
     if args.frames:
         rng = np.random.default_rng(args.seed)
         for index in range(args.frames):

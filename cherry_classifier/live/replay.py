@@ -11,20 +11,17 @@ dropped them (see its ``/diagnostics``) or they never arrived.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from cherry_classifier_msgs.msg import CherryDecisionArray, ModelInfo
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+from cherry_classifier import cli
 from cherry_classifier.bags.io import bag_summary, decode, iter_messages
 from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC, read_labels
@@ -39,6 +36,11 @@ from cherry_classifier.live.node_start import (
     running_node,
 )
 from cherry_classifier.live.waiting import wait_until
+
+if TYPE_CHECKING:  # ROS is imported where it runs: the command line (build_parser) needs none
+    from cherry_classifier_msgs.msg import CherryDecisionArray, ModelInfo
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.node import Node
 
 Key = tuple[str, int]  # (source topic, header stamp ns)
 
@@ -101,6 +103,11 @@ class LiveReplay:
         labels_topic: str = LABELS_TOPIC,
         depth: int = 100,
     ) -> None:
+        from cherry_classifier_msgs.msg import CherryDecisionArray, ModelInfo
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
         if speed < 0:
             raise ValueError(f"speed must be >= 0, got {speed}")
         self.node = node
@@ -288,22 +295,22 @@ def default_sample_bag() -> Path:
     return package_share_dir() / "data" / "sample_bag"
 
 
-def parse_args(argv: Sequence[str] | None) -> Any:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="cherry-replay",
-        description="Replay a bag's images into the classifier node, live over DDS, and write "
-        "the evaluation report (decisions joined to the bag's labels, latency, drops).",
+def build_parser() -> argparse.ArgumentParser:
+    """``cherry-replay``'s command line (:mod:`cherry_classifier.cli` convention)."""
+    parser = cli.tool_parser(
+        "cherry-replay",
+        "Replay a bag's images into the classifier node, live over DDS, and write the\n"
+        "evaluation report (decisions joined to the bag's labels, latency, drops).",
     )
     parser.add_argument(
-        "bag", nargs="?", type=Path, help="rosbag2 folder (default: the bundled sample bag)"
+        "bag", nargs="?", type=Path, help="rosbag2 folder (None: the bundled sample bag)"
     )
-    parser.add_argument("--model-path", default="", help="model for the node (default: params')")
-    parser.add_argument("--params-file", default="", help="node params (default: the package's)")
+    cli.add_model(parser, "model for the node (None: the params file's model_path)")
+    cli.add_renamed(parser, "--model-path", "model")
+    cli.add_params_file(parser, "node parameters file (None: the package's)")
     parser.add_argument("--speed", type=float, default=1.0, help="x recorded pace (0: flat out)")
-    parser.add_argument("--topics", nargs="*", help="bag image topics to send (default: all)")
-    parser.add_argument("--out", type=Path, default=Path("log/replay"), help="report folder")
+    cli.add_topics(parser, "bag image topics to send (None: all)")
+    cli.add_out(parser, "report folder", default=Path("log/replay"))
     parser.add_argument(
         "--attach",
         action="store_true",
@@ -314,10 +321,15 @@ def parse_args(argv: Sequence[str] | None) -> Any:
         "--localhost-only",
         action="store_true",
         help="keep DDS discovery on this host (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, for "
-        "this tool and the node it starts); default: the range the environment sets",
+        "this tool and the node it starts); without it: the range the environment sets",
     )
-    parser.add_argument("--drain-timeout", type=float, default=30.0)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds without a decision after the last image before the rest count as lost",
+    )
+    return parser
 
 
 def node_overrides(bag: Path, topics: Sequence[str]) -> list[str]:
@@ -340,11 +352,11 @@ def node_parameters(bag: Path, topics: Sequence[str]) -> dict[str, str | list[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``cherry-replay``: see :func:`parse_args`; exits 1 when images were lost."""
+    """``cherry-replay``: see :func:`build_parser`; exits 1 when images were lost."""
     import contextlib
     import sys
 
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.localhost_only:  # else the environment's discovery range and domain id, untouched
         limit_discovery_to_localhost()
     args.bag = args.bag or default_sample_bag()
@@ -358,7 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         topics = args.topics or sorted(bag_image_topics(args.bag))
         if not args.attach:
             start = node_start(
-                node_parameters(args.bag, topics), args.out, args.model_path, args.params_file
+                node_parameters(args.bag, topics),
+                args.out,
+                args.model or "",
+                str(args.params_file or ""),
             )
     except (OSError, ValueError, NodeStartError) as error:  # say so, no trace
         raise SystemExit(f"cherry-replay: {error}") from error

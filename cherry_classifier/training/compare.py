@@ -22,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from cherry_classifier import cli
 from cherry_classifier.core.contract import LAYER_ORDER, LINE_CLASSES
 from cherry_classifier.core.model_store import ModelStore
 from cherry_classifier.evaluation.comparison import ComparisonRow, format_table, score_model
@@ -74,18 +75,25 @@ def compare(
     return rows, caption
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cherry-compare", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    """``cherry-compare``'s command line (:mod:`cherry_classifier.cli` convention)."""
+    parser = cli.tool_parser("cherry-compare", __doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="bundle folders/files or run folders")
-    parser.add_argument("--data", help="dataset root (class folders); default: synthetic crops")
-    parser.add_argument("--classes", default=",".join(LINE_CLASSES), help="the data's classes")
+    parser.add_argument("--data", help="dataset root (class folders; None: seeded synthetic crops)")
+    parser.add_argument(
+        "--classes", default=",".join(LINE_CLASSES), help="the data's classes, comma-separated"
+    )
     parser.add_argument("--target", type=float, default=0.99, help="pit recall target")
     parser.add_argument("--per-class", type=int, default=100, help="synthetic crops per class")
-    parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument("--backend", default="eager", help="core backend (eager, onnxruntime...)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads")
-    parser.add_argument("--out", type=Path, help="also write the table: .md, .csv or .json")
-    args = parser.parse_args(argv)
+    cli.add_seed(parser, default=12345)
+    cli.add_backend(parser)
+    cli.add_threads(parser)
+    cli.add_out(parser, "also write the table: .md, .csv or .json (by its extension)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     rows, caption = compare(
         args.models,

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cherry_classifier import cli
 from cherry_classifier.core.bundle import ModelBundle
 from cherry_classifier.core.decision import softmax
 from cherry_classifier.core.manifest import ModelManifest
@@ -642,24 +643,33 @@ def _git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cherry-train",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n")[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def build_parser() -> argparse.ArgumentParser:
+    """``cherry-train``'s command line (:mod:`cherry_classifier.cli` convention)."""
+    parser = cli.tool_parser(
+        "cherry-train", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[1]
     )
     parser.add_argument("--config", type=Path, help="YAML config (see training/configs/)")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. optim.lr=1e-3"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. optim.lr=1e-3 (repeatable)",
     )
-    parser.add_argument("--data", help="dataset root (data.root); default: synthetic crops")
-    parser.add_argument("--out-dir", help="run folder (run.out_dir)")
+    parser.add_argument(
+        "--data", help="dataset root (data.root; None: the config's, else synthetic crops)"
+    )
+    cli.add_out(parser, "run folder (run.out_dir; None: the config's)")
+    cli.add_renamed(parser, "--out-dir", "out", type=Path)
     parser.add_argument("--weights", help="initial weights: local state_dict (model.weights)")
     parser.add_argument("--resume", type=Path, help="a checkpoint (…/checkpoints/last.pt)")
     parser.add_argument("--seeds", help="comma-separated seeds: one run each, then a summary")
-    parser.add_argument("--quiet", action="store_true", help="warnings only, no progress bars")
-    args = parser.parse_args(argv)
+    cli.add_quiet(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -667,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = list(args.set)
     for key, value in (
         ("data.root", args.data),
-        ("run.out_dir", args.out_dir),
+        ("run.out_dir", None if args.out is None else str(args.out)),
         ("model.weights", args.weights),
     ):
         if value is not None:

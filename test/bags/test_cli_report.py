@@ -37,8 +37,8 @@ def crop_folder(tmp_path_factory) -> Path:
 
 def test_bag_make_cli_writes_one_labelled_image_per_crop(tmp_path, crop_folder, capsys):
     bag = tmp_path / "crops_bag"
-    args = [str(bag), "--crops", str(crop_folder), "--storage", "mcap", "--compressed", "none"]
-    assert make_bag.main([*args, "--rate", "10"]) == 0
+    args = ["--out", str(bag), "--crops", str(crop_folder), "--storage", "mcap"]
+    assert make_bag.main([*args, "--compressed", "none", "--rate", "10"]) == 0
     assert "/camera/crops: 6 x sensor_msgs/msg/Image" in capsys.readouterr().out
     summary = bag_summary(bag)
     assert summary.storage == "mcap" and summary.topics["/cherry_labels"][1] == 6
@@ -56,14 +56,14 @@ def test_bag_make_cli_writes_one_labelled_image_per_crop(tmp_path, crop_folder, 
 
 def test_eval_cli_compares_models_and_writes_the_report(tmp_path, crop_folder, capsys):
     bag = tmp_path / "bag"
-    make_bag.main([str(bag), "--crops", str(crop_folder)])
+    make_bag.main(["--out", str(bag), "--crops", str(crop_folder)])
     params = tmp_path / "params.yaml"
     params.write_text(
         "classifier:\n  ros__parameters:\n    input_mode: crops\n"
         "    image_topics: [camera/crops/compressed]\n    pit_threshold: 0.6\n"
     )
     out = tmp_path / "report"
-    common = ["--params", str(params), "--out", str(out), "--num-threads", "1"]
+    common = ["--params-file", str(params), "--out", str(out), "--threads", "1"]
     argv = [str(bag), "--model", str(DEFAULT_MODEL), "--model", str(DEFAULT_MODEL), *common]
     assert evaluate.main([*argv, "--thresholds", "params"]) == 0
     assert "default#2: 6 decisions (6 labelled)" in capsys.readouterr().out

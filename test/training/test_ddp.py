@@ -20,7 +20,7 @@ def test_two_gloo_processes_train_one_epoch(tmp_path):
     out = tmp_path / "ddp"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "cherry_classifier.training.train", "--out-dir", str(out), "--quiet",
+        "-m", "cherry_classifier.training.train", "--out", str(out), "--quiet",
         "--set", "run.device=cpu", "--set", "run.num_threads=1",
         "--set", "model.input_size=64", "--set", "data.synthetic.per_class=16",
         "--set", "train.epochs=1", "--set", "train.batch_size=8",

@@ -74,7 +74,8 @@ def test_frame_has_every_cherry_labelled_and_boxed():
 
 
 def test_cli_writes_layered_split_dataset_and_frames(tmp_path):
-    assert synth.main([str(tmp_path / "crops"), "--per-class", "10", "--split", "--seed", "2"]) == 0
+    crops = ["--out", str(tmp_path / "crops"), "--per-class", "10", "--split", "--seed", "2"]
+    assert synth.main(crops) == 0
     files = sorted((tmp_path / "crops" / "train" / "pit").glob("*.png"))
     assert files and files[0].name == "000001_bot1.png"
     assert len(files) % 3 == 0
@@ -83,7 +84,7 @@ def test_cli_writes_layered_split_dataset_and_frames(tmp_path):
     layer = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
     assert layer.shape == (128, 128)
 
-    assert synth.main([str(tmp_path / "frames"), "--frames", "1", "--cherries", "5"]) == 0
+    assert synth.main(["--out", str(tmp_path / "frames"), "--frames", "1", "--cherries", "5"]) == 0
     truth = json.loads((tmp_path / "frames" / "frame_0000" / "labels.json").read_text())
     assert len(truth["cherries"]) == 5
     assert (tmp_path / "frames" / "frame_0000" / "top2.png").is_file()

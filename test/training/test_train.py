@@ -165,7 +165,7 @@ def test_cli_overrides_and_saved_config(tmp_path):
         [
             "--config",
             str(config_file),
-            "--out-dir",
+            "--out",
             str(tmp_path / "cli"),
             "--quiet",
             "--set",
@@ -237,7 +237,7 @@ def test_folder_data_init_weights_sgd_step_balanced_and_early_stopping(tmp_path)
 def test_several_seeds_give_a_mean_and_interval(tmp_path, capsys):
     code = main(
         [
-            "--out-dir",
+            "--out",
             str(tmp_path / "seeds"),
             "--seeds",
             "0,1",
