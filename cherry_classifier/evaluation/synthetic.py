@@ -40,11 +40,12 @@ import cv2
 import numpy as np
 
 from cherry_classifier import cli
+from cherry_classifier.core.contract import INPUT_SIZE_PX, LAYER_ORDER, LINE_CLASSES
 from cherry_classifier.evaluation.dataset import SYNTHETIC_MARKER
 
-LAYERS = ("bot1", "bot2", "top2")
-CLASSES = ("clean", "maybe", "pit")
-CROP_SIZE = 128
+LAYERS = LAYER_ORDER  # the layers rendered, in the models' channel order
+CLASSES = LINE_CLASSES  # the classes that can be rendered
+CROP_SIZE = INPUT_SIZE_PX  # side of a rendered crop
 FRAME_SHAPE = (500, 2464)  # height, width of a line frame
 SYNTHETIC_NOTE = (
     "SYNTHETIC cherries rendered by cherry_classifier.evaluation.synthetic: they imitate the "

@@ -99,7 +99,13 @@ class LineSide:
         self.executor.spin_once(timeout_sec=0.02)
 
     def wait(self, condition, what: str, timeout: float = 60.0) -> None:
-        wait_until(condition, timeout, self.spin, what)
+        """Spin until `condition()`; a timeout says what had arrived and what the node counted."""
+        try:
+            wait_until(condition, timeout, self.spin, what)
+        except TimeoutError as error:
+            seen = f"{len(self.decisions)} decision arrays, {len(self.line_arrays)} CherryArrays"
+            node = {n: v for n, v in self.diagnostics.items() if "classifier" in n}
+            raise TimeoutError(f"{error}; received {seen}; node diagnostics: {node}") from None
 
     def input_status(self, topic: str) -> dict[str, str]:
         return self.diagnostics.get(f"{self.prefix}/classifier: input {topic}", {})

@@ -37,10 +37,14 @@ def test_overload_soak_accounts_for_every_frame_with_bounded_memory_and_queue_wa
     # The deadline itself (no frame decided after waiting longer than max_frame_age_ms) is
     # tested on an injected clock (test_engine_faults.py), not on this machine's timing.
     assert figures.input_errors == 0
-    # Measured (2026-12-02, this test on 2 cores): +50.7 MiB on an idle machine, +1.0 MiB with two
-    # CPU burners beside it (the reliable DDS backlog, qos_depth 1000 here, is what varies; by
-    # design it is at most 3 x 1000 x 48 kB = 141 MiB more than the queue). Twice the larger.
-    limit = 2 * 50.7
+    # What the node may hold beyond its warm-up: the reliable DDS backlog (qos_depth 1000 here,
+    # at most publishers x 1000 x one 128 px bgr8 crop = 141 MiB) plus the engine's bounded queue.
+    # Measured growth varies with how far behind the node falls, i.e. with the machine's load:
+    # +1.0 MiB with two CPU burners, +50.7 MiB idle (2026-12-02), +108 MiB with a training run
+    # beside it (2026-12-06). The bound is the backlog's design limit plus twice the 3.7 MiB
+    # the node itself grew in the by-hand soak (README); a leak per frame shows in the flood test.
+    backlog_mib = config.publishers * 1000 * 128 * 128 * 3 / 2**20
+    limit = backlog_mib + 2 * 3.7
     assert figures.growth_mib < limit, f"node memory grew by {figures.growth_mib:.0f} MiB"
 
 
