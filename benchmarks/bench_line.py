@@ -24,6 +24,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 FOLDERS = ("10439811", "10487561", "20240426T121926876364")
+LATE_MS = 500  # a set decided later than this is listed by its place in the sending order
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,9 +102,10 @@ def measure(mode: str, count: int, folders: list[Path], domain: int, log_dir: Pa
     executor.shutdown()
     node.destroy_node()
     rclpy.shutdown(context=context)
-    latencies = np.array(
-        [at - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9) for at, m in received]
+    by_stamp = sorted(
+        (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, at) for at, m in received
     )
+    latencies = np.array([at - stamp for stamp, at in by_stamp])
     cherries = sum(len(m.decisions) for _, m in received)
     return {
         "sent": count,
@@ -127,19 +129,23 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"# {args.count} sets per mode at 1.8 sets/s, bundled model, shipped params files")
     print(f"# load average at start: {os.getloadavg()[0]:.2f}")
-    columns = ("sent", "decided", "lost", "cherries", "p50 ms", "p99 ms")
+    columns = ("sent", "decided", "lost", "cherries", "p50 ms", "p99 ms", "max ms")
     print(f"{'mode':<10} " + " ".join(f"{c:>8}" for c in columns))
     domain = int(dds_env.localhost_env()[dds_env.DOMAIN_ID_VAR])
     for mode in ("image_set", "frames"):
         result = measure(mode, args.count, folders, domain, log_dir)
         latencies = result["latencies_ms"]
-        p50, p99 = (
-            (np.percentile(latencies, q) for q in (50, 99)) if latencies.size else (np.nan,) * 2
+        p50, p99, worst = (
+            (*np.percentile(latencies, (50, 99)), latencies.max())
+            if latencies.size
+            else (np.nan,) * 3
         )
         lost = result["sent"] - result["decided"]
         figures = (result["sent"], result["decided"], lost, result["cherries"])
-        row = " ".join(f"{v:>8}" for v in figures) + f" {p50:>8.1f} {p99:>8.1f}"
+        row = " ".join(f"{v:>8}" for v in figures) + f" {p50:>8.1f} {p99:>8.1f} {worst:>8.1f}"
         print(f"{mode:<10} {row}", flush=True)
+        late = [(i, round(ms)) for i, ms in enumerate(latencies) if ms > LATE_MS]
+        print(f"#   sets over {LATE_MS} ms (send order, ms): {late or 'none'}", flush=True)
     print(f"# load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 
