@@ -27,6 +27,7 @@ from cherry_classifier.core import safe_io
 from cherry_classifier.core.architectures import build_model
 from cherry_classifier.core.bundle import save_bundle
 from cherry_classifier.core.manifest import ModelManifest
+from cherry_dev.golden_sets import write_golden_set
 
 CLASSES = ("clean", "maybe", "pit")
 HEAD = "classifier.3"  # mobilenet_v3_small's last Linear
@@ -66,7 +67,9 @@ def biased_bundle(folder: Path, favoured: str) -> str:
     state[f"{HEAD}.weight"].zero_()
     state[f"{HEAD}.bias"].copy_(torch.tensor([20.0 if c == favoured else 0.0 for c in CLASSES]))
     manifest = ModelManifest(architecture="mobilenet_v3_small", class_names=CLASSES)
-    return save_bundle(folder, state, manifest).model_id
+    model_id = save_bundle(folder, state, manifest).model_id
+    write_golden_set(folder)
+    return model_id
 
 
 def _edit_manifest(folder: Path, **changes) -> None:
