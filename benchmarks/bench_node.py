@@ -70,10 +70,12 @@ def model_dir(args: argparse.Namespace, scratch: Path) -> tuple[Path, str]:
     from cherry_classifier.core.architectures import build_model
     from cherry_classifier.core.bundle import save_bundle
     from cherry_classifier.core.manifest import ModelManifest
+    from cherry_dev.golden_sets import write_golden_set
 
     torch.manual_seed(0)
     manifest = ModelManifest(architecture=args.architecture, class_names=("clean", "maybe", "pit"))
     save_bundle(scratch / "bench", build_model(args.architecture, 3), manifest)
+    write_golden_set(scratch / "bench")  # the node requires one
     return scratch, "bench"
 
 

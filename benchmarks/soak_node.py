@@ -148,10 +148,12 @@ def _heavy_model(scratch: Path, architecture: str) -> Path:
     from cherry_classifier.core.architectures import build_model
     from cherry_classifier.core.bundle import save_bundle
     from cherry_classifier.core.manifest import ModelManifest
+    from cherry_dev.golden_sets import write_golden_set
 
     torch.manual_seed(0)
     manifest = ModelManifest(architecture=architecture, class_names=("clean", "maybe", "pit"))
     save_bundle(scratch / "models" / "soak", build_model(architecture, 3), manifest)
+    write_golden_set(scratch / "models" / "soak")  # the node requires one
     return scratch / "models"
 
 

@@ -6,7 +6,8 @@ Canonical layout (see docs/model_bundle.md)::
       manifest.yaml   # model_id + the ModelManifest: contract, temperature, thresholds,
                       # provenance, accepted low-precision variants
       weights.pt      # a plain state_dict (tensors only), denormal-free
-      golden.npz      # optional: crops + expected probabilities, checked before a hot-swap
+      golden.npz      # crops + expected probabilities, checked before a hot-swap; required
+                      # by the model store unless require_golden is false
       variants/       # optional: fp32.onnx, int8.onnx (written by core.variants.export_variants)
 
 Also accepted: one ``.pt`` file holding ``{"format": BUNDLE_FORMAT, "manifest": {...},
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,11 @@ from torch import nn
 from cherry_classifier.core.architectures import build_model
 from cherry_classifier.core.manifest import CONTRACT_FIELDS, ManifestError, ModelManifest
 from cherry_classifier.core.safe_io import (
+    GOLDEN_LIMITS,
     MAX_FILE_BYTES,
     ModelLoadError,
+    check_manifest_strings,
+    check_npz,
     read_yaml_mapping,
     torch_load_safely,
 )
@@ -77,7 +82,9 @@ class ModelBundle:
 
     @property
     def golden_path(self) -> Path | None:
-        if self.folder is not None and (self.folder / GOLDEN_FILE).is_file():
+        """The folder's golden set; anything under that name counts (a FIFO is refused by
+        :func:`load_bundle`, never taken for "no golden set")."""
+        if self.folder is not None and os.path.lexists(self.folder / GOLDEN_FILE):
             return self.folder / GOLDEN_FILE
         return None
 
@@ -201,6 +208,8 @@ def load_bundle(
     source = path
     if path.is_dir():
         manifest_data: dict[str, Any] | None = read_yaml_mapping(path / MANIFEST_FILE)
+        if os.path.lexists(path / GOLDEN_FILE):  # before the weights: a bomb costs nothing
+            check_npz(path / GOLDEN_FILE, GOLDEN_LIMITS)
         source = path / WEIGHTS_FILE
         state = torch_load_safely(source)
     elif path.is_file():
@@ -210,6 +219,8 @@ def load_bundle(
                 "and pick the backend instead"
             )
         manifest_data, state = _split_file(torch_load_safely(path), path)
+        if manifest_data is not None:
+            check_manifest_strings(manifest_data, path)
     else:
         raise ModelLoadError(f"{path}: no such file or folder")
     state = _as_state_dict(state, source)

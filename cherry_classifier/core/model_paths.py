@@ -1,12 +1,15 @@
 """Where models may be loaded from: every path must resolve inside one models folder.
 
 The swap service is open to anyone on the DDS domain, so a requested path is resolved (``..``
-and symbolic links included) and refused unless it stays inside ``models_dir``.
+and symbolic links included) and refused unless it stays inside ``models_dir``; so is every file
+of a bundle folder that loading reads (``confine_bundle_files``). Messages name the reason
+only: the caller prefixes the requested path once.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -34,7 +37,7 @@ def resolve_model_path(requested: str, models_dir: str | Path) -> Path:
     if not requested or not requested.strip():
         raise ModelPathError("no model path given")
     if "\0" in requested:
-        raise ModelPathError(f"{requested!r} contains a NUL byte")
+        raise ModelPathError("the path contains a NUL byte")
     root = Path(os.path.realpath(models_dir))
     if not root.is_dir():
         raise ModelPathError(f"models_dir {models_dir} is not a folder")
@@ -42,8 +45,35 @@ def resolve_model_path(requested: str, models_dir: str | Path) -> Path:
     if not candidate.is_absolute():
         candidate = root / candidate
     resolved = Path(os.path.realpath(candidate))
-    if os.path.commonpath([root, resolved]) != str(root):
-        raise ModelPathError(f"{requested} resolves to {resolved}, outside models_dir {root}")
+    if not _is_inside(resolved, root):
+        raise ModelPathError(f"resolves to {resolved}, outside models_dir {root}")
     if not resolved.exists():
-        raise ModelPathError(f"{requested}: no such file or folder in {root}")
+        raise ModelPathError(f"no such file or folder in {root}")
     return resolved
+
+
+def confine_bundle_files(folder: Path, models_dir: str | Path, names: Iterable[str]) -> None:
+    """Refuse a bundle folder whose files ``names`` (or, for a folder among them, its entries)
+    resolve outside ``models_dir``: a ``weights.pt -> /elsewhere/weights.pt`` link would load
+    what the confinement was meant to keep out."""
+    root = Path(os.path.realpath(models_dir))
+    for name in names:
+        path = folder / name
+        if not os.path.lexists(path):
+            continue
+        _refuse_outside(path, folder, root)
+        if path.is_dir():
+            for entry in sorted(path.iterdir()):
+                _refuse_outside(entry, folder, root)
+
+
+def _refuse_outside(path: Path, folder: Path, root: Path) -> None:
+    resolved = Path(os.path.realpath(path))
+    if not _is_inside(resolved, root):
+        raise ModelPathError(
+            f"{path.relative_to(folder)} resolves to {resolved}, outside models_dir {root}"
+        )
+
+
+def _is_inside(path: Path, root: Path) -> bool:
+    return os.path.commonpath([root, path]) == str(root)

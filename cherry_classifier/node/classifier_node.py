@@ -137,6 +137,7 @@ class ClassifierNode(Node):
             backend=self._param("backend"),
             num_threads=self._param("num_threads") or None,
             allowed_ids=[i for i in self._param("allowed_model_ids") if i],
+            require_golden=self._param("require_golden"),
         )
         self._layer_lock = threading.Lock()
         self._input_guard = InputGuard(log_period_s=LOG_THROTTLE_S)

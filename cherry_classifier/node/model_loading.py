@@ -1,7 +1,7 @@
 """The node's model loading: the core's model store, confined to ``models_dir``.
 
-Kept as the node's name for it; the rules (confinement, allow-list, golden check, contract
-fit) live in :mod:`cherry_classifier.core.model_store`.
+Kept as the node's name for it; the rules (confinement, required golden set, allow-list,
+golden check, contract fit) live in :mod:`cherry_classifier.core.model_store`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ class ModelLoader(ModelStore):
         backend: str,
         num_threads: int | None,
         allowed_ids: Sequence[str] = (),
+        require_golden: bool = True,
     ) -> None:
         super().__init__(
             models_dir=models_dir,
             backend=backend,
             num_threads=num_threads,
             allowed_ids=allowed_ids,
+            require_golden=require_golden,
         )

@@ -95,6 +95,13 @@ PARAMETERS: dict[str, Spec] = {
         "if set, only models with these ids (content hashes) load; [''] allows any",
         ParameterType.PARAMETER_STRING_ARRAY,
     ),
+    "require_golden": Spec(
+        True,
+        "refuse a model (start-up and /swap_model) that is not a bundle folder with a golden "
+        "set (golden.npz): without one nothing checks that this backend reproduces the "
+        "probabilities training measured; false: only for bundles known to have none",
+        ParameterType.PARAMETER_BOOL,
+    ),
     "backend": Spec(
         "eager",
         "inference backend: eager, torchscript, onnxruntime or a low-precision variant",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -13,17 +14,20 @@ from cherry_classifier.core.bundle import save_bundle
 from cherry_classifier.core.classifier import Classifier
 from cherry_classifier.core.contract import InputContract
 from cherry_classifier.core.model_store import ModelRefusedError, ModelStore
+from cherry_dev.golden_sets import write_golden_set
 
 from .conftest import make_manifest, random_crops
 
 
 @pytest.fixture(scope="module")
 def store_root(tmp_path_factory, resnet18_three):
-    """models/{good,bad_golden,wide}, a run folder outside models/ and a symlink out of it."""
+    """models/{good,bad_golden,wide,no_golden,single.pt}, a run folder outside models/ and a
+    symlink out of it."""
     root = tmp_path_factory.mktemp("store")
     models = root / "models"
     crops = random_crops(4)
     good = save_bundle(models / "good", resnet18_three, make_manifest())
+    write_golden_set(models / "good")
     probabilities = Classifier(good).predict_proba(crops)
     save_bundle(
         models / "bad_golden",
@@ -32,8 +36,12 @@ def store_root(tmp_path_factory, resnet18_three):
         golden={"crops": crops, "probabilities": probabilities[:, ::-1].copy()},
     )
     save_bundle(models / "wide", resnet18_three, make_manifest(crop_size=160))
+    write_golden_set(models / "wide")
+    save_bundle(models / "no_golden", resnet18_three, make_manifest())
+    save_bundle(models / "single.pt", resnet18_three, make_manifest())
     run = root / "runs" / "r1"
     save_bundle(run / "bundle", resnet18_three, make_manifest())
+    write_golden_set(run / "bundle")
     (run / "report.json").write_text(json.dumps({"bundle": str(run / "bundle")}))
     os.symlink(run / "bundle", models / "escape")
     return root
@@ -49,6 +57,73 @@ def test_the_confined_store_refuses_paths_out_of_models_dir(store_root):
             store.load(requested)
     with pytest.raises(ModelRefusedError, match="no model path given"):
         store.load("")
+
+
+def test_each_refusal_names_the_requested_path_once_and_the_reason_once(store_root):
+    models = (store_root / "models").resolve()
+    store = ModelStore.confined(models, num_threads=1)
+    expected = {
+        "": "no model path given",
+        "does_not_exist": f"does_not_exist: no such file or folder in {models}",
+        "../outside": (
+            f"../outside: resolves to {models.parent / 'outside'}, outside models_dir {models}"
+        ),
+        "bad_golden": "bad_golden: golden-set check failed: golden crops differ by up to",
+    }
+    for requested, message in expected.items():
+        with pytest.raises(ModelRefusedError) as refused:
+            store.load(requested)
+        assert str(refused.value).startswith(message), str(refused.value)
+    (models / "broken").mkdir(exist_ok=True)
+    with pytest.raises(ModelRefusedError) as refused:
+        store.load("broken")
+    assert str(refused.value) == "broken: manifest.yaml: no such manifest"
+
+
+def test_bundle_files_linked_out_of_models_dir_are_refused(tmp_path, store_root):
+    models = tmp_path / "models"
+    elsewhere = tmp_path / "elsewhere"
+    for name in ("weights.pt", "golden.npz"):
+        shutil.copytree(store_root / "models" / "good", models / f"linked_{name}")
+        shutil.copytree(store_root / "models" / "good", elsewhere / name, dirs_exist_ok=True)
+        (models / f"linked_{name}" / name).unlink()
+        os.symlink(elsewhere / name / name, models / f"linked_{name}" / name)
+    store = ModelStore.confined(models, num_threads=1)
+    root = models.resolve()
+    for name in ("weights.pt", "golden.npz"):
+        with pytest.raises(ModelRefusedError) as refused:
+            store.load(f"linked_{name}")
+        target = (elsewhere / name / name).resolve()
+        assert str(refused.value) == (
+            f"linked_{name}: {name} resolves to {target}, outside models_dir {root}"
+        )
+    os.symlink(elsewhere / "weights.pt" / "weights.pt", models / "inner_link.pt")
+    with pytest.raises(ModelRefusedError, match="outside models_dir"):
+        store.load("inner_link.pt")
+    shutil.copytree(store_root / "models" / "good", models / "linked_inside", symlinks=True)
+    (models / "linked_inside" / "weights.pt").unlink()
+    os.symlink(store_root / "models" / "good" / "weights.pt", models / "linked_inside" / "w")
+    os.symlink(models / "linked_inside" / "w", models / "linked_inside" / "weights.pt")
+    with pytest.raises(ModelRefusedError, match=r"weights\.pt resolves to .*outside models_dir"):
+        store.load("linked_inside")
+
+
+def test_a_model_without_a_golden_set_is_refused_unless_require_golden_is_false(store_root):
+    models = store_root / "models"
+    for store in (
+        ModelStore.confined(models, num_threads=1),
+        ModelStore.searching([models], num_threads=1),
+    ):
+        with pytest.raises(ModelRefusedError) as refused:
+            store.load("no_golden")
+        assert str(refused.value) == (
+            "no_golden: the bundle has no golden set (golden.npz) to check this backend "
+            "against; refused while require_golden is true"
+        )
+        with pytest.raises(ModelRefusedError, match=r"single\.pt: a single model file carries no"):
+            store.load("single.pt")
+    relaxed = ModelStore.confined(models, num_threads=1, require_golden=False)
+    assert relaxed.load("no_golden").model_id == relaxed.load("single.pt").model_id
 
 
 def test_the_search_path_finds_bundles_and_run_folders_in_order(store_root):

@@ -25,6 +25,7 @@ from cherry_classifier.core.bundle import save_bundle  # noqa: E402
 from cherry_classifier.core.decision import Thresholds, decide  # noqa: E402
 from cherry_classifier.core.manifest import ModelManifest  # noqa: E402
 from cherry_classifier.imaging.layers import load_layered_frame  # noqa: E402
+from cherry_dev.golden_sets import write_golden_set  # noqa: E402
 from cherry_dev.launch_stub import launch_command  # noqa: E402
 from cherry_dev.processes import process_output  # noqa: E402
 from test.ros_client import (  # noqa: E402
@@ -52,6 +53,7 @@ def models_dir(tmp_path_factory) -> Path:
             architecture="mobilenet_v3_small", class_names=("clean", "maybe", "pit")
         )
         save_bundle(folder / name, model, manifest)
+        write_golden_set(folder / name)
     (folder / "corrupt.pt").write_bytes(b"\x80\x02not a model at all" * 10)
     (folder.parent / "outside").mkdir(exist_ok=True)
     return folder

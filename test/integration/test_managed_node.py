@@ -19,6 +19,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 from cherry_classifier.core.architectures import build_model  # noqa: E402
 from cherry_classifier.core.bundle import save_bundle  # noqa: E402
 from cherry_classifier.core.manifest import ModelManifest  # noqa: E402
+from cherry_dev.golden_sets import write_golden_set  # noqa: E402
 from cherry_dev.launch_stub import LifecycleNode, launch_command  # noqa: E402
 from cherry_dev.processes import process_output  # noqa: E402
 from test.ros_client import Client, image_msg, start_classifier, synthetic_frame  # noqa: E402
@@ -42,6 +43,7 @@ def models_dir(tmp_path_factory) -> Path:
     for seed, name in enumerate(("a", "b"), start=1):
         torch.manual_seed(seed)
         save_bundle(folder / name, build_model(manifest.architecture, 3), manifest)
+        write_golden_set(folder / name)
     (folder / "corrupt.pt").write_bytes(b"\x80\x02not a model at all" * 10)
     return folder
 

@@ -27,6 +27,8 @@ from cherry_classifier.core import safe_io
 from cherry_classifier.core.architectures import build_model
 from cherry_classifier.core.bundle import save_bundle
 from cherry_classifier.core.manifest import ModelManifest
+from cherry_dev.golden_sets import write_golden_set
+from test.fixtures.hostile_bundles import GOLDEN_BOMBS, add_long_string, write_zero_crops
 
 CLASSES = ("clean", "maybe", "pit")
 HEAD = "classifier.3"  # mobilenet_v3_small's last Linear
@@ -45,6 +47,15 @@ HOSTILE = {
     "/etc/passwd": "outside models_dir",
     "missing": "no such file or folder",
     "": "no model path given",
+    "linked_weights": "weights.pt resolves to",
+    "linked_golden": "golden.npz resolves to",
+    "bomb_1mb": GOLDEN_BOMBS["bomb_1mb"][1],
+    "bomb_20mb": GOLDEN_BOMBS["bomb_20mb"][1],
+    "fifo_golden": "golden.npz: not a regular file",
+    "huge_manifest": "-byte limit for a manifest",
+    "long_string": "-character limit for a manifest string",
+    "no_golden": "no golden set (golden.npz) to check this backend against; refused while "
+    "require_golden is true",
 }
 
 
@@ -66,7 +77,9 @@ def biased_bundle(folder: Path, favoured: str) -> str:
     state[f"{HEAD}.weight"].zero_()
     state[f"{HEAD}.bias"].copy_(torch.tensor([20.0 if c == favoured else 0.0 for c in CLASSES]))
     manifest = ModelManifest(architecture="mobilenet_v3_small", class_names=CLASSES)
-    return save_bundle(folder, state, manifest).model_id
+    model_id = save_bundle(folder, state, manifest).model_id
+    write_golden_set(folder)
+    return model_id
 
 
 def _edit_manifest(folder: Path, **changes) -> None:
@@ -110,6 +123,26 @@ def models_dir(tmp_path_factory) -> Path:
 
     shutil.copytree(folder / "clean", root / "outside")
     os.symlink(root / "outside", folder / "escape")
+    for name in ("weights.pt", "golden.npz"):  # one file of the folder links out
+        linked = folder / f"linked_{name.split('.')[0]}"
+        shutil.copytree(folder / "clean", linked)
+        (linked / name).unlink()
+        os.symlink(root / "outside" / name, linked / name)
+
+    for name, (shape, _) in GOLDEN_BOMBS.items():
+        shutil.copytree(folder / "clean", folder / name)
+        write_zero_crops(folder / name / "golden.npz", shape)
+    shutil.copytree(folder / "clean", folder / "fifo_golden")
+    (folder / "fifo_golden" / "golden.npz").unlink()
+    os.mkfifo(folder / "fifo_golden" / "golden.npz")  # a reader that opened it would hang
+
+    shutil.copytree(folder / "clean", folder / "huge_manifest")
+    add_long_string(folder / "huge_manifest" / "manifest.yaml", 20 << 20)
+    shutil.copytree(folder / "clean", folder / "long_string")
+    add_long_string(folder / "long_string" / "manifest.yaml", safe_io.MAX_MANIFEST_STRING_CHARS + 1)
+
+    shutil.copytree(folder / "clean", folder / "no_golden")
+    (folder / "no_golden" / "golden.npz").unlink()
     return folder
 
 

@@ -4,12 +4,17 @@ for a named reason without running anything, and the model in service keeps answ
 from __future__ import annotations
 
 import dataclasses
+import re
+import time
 from pathlib import Path
 
 import pytest
 
 from cherry_classifier.node.model_loading import ModelLoader, ModelRefusedError
+from test.fixtures.hostile_bundles import GOLDEN_BOMBS
 from test.reliability.conftest import HOSTILE, model_id_of, start_live_node
+
+MAX_REFUSAL_GROWTH_MIB = 50  # node memory a refused golden bomb may cost (it once cost 3.6 GiB)
 
 # models_dir entries whose contract does not fit the shipped parameters (layer_names bot1, bot2,
 # top2; crop_size 128) -> what the refusal must say
@@ -35,7 +40,7 @@ def misfit_models(models_dir: Path) -> dict[str, str]:
 @pytest.mark.parametrize(("requested", "reason"), HOSTILE.items())
 def test_the_loader_refuses_each_hostile_file_for_its_reason(models_dir, marker, requested, reason):
     loader = ModelLoader(models_dir, "eager", 1)
-    with pytest.raises(ModelRefusedError, match=reason.replace("(", r"\(")):
+    with pytest.raises(ModelRefusedError, match=re.escape(reason)):
         loader.load(requested)
     assert not marker.exists(), "a model file ran code"
 
@@ -155,3 +160,93 @@ def test_a_frames_node_refuses_a_model_cut_for_another_crop_size(tmp_path, model
         assert client.model_infos[-1].model_id == clean_id
         swapped = client.swap_to("pit")
         assert swapped.success and swapped.previous_model_id == clean_id
+
+
+def _reset_peak_rss(pid: int) -> bool:
+    """Set the process's peak RSS (VmHWM) to its current RSS; False where Linux refuses."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_swap_refusals_name_the_path_once_and_bombs_are_refused_without_inflating(
+    crops_node, models_dir
+):
+    """Exact refusal messages through SwapModel; the golden bombs (1 MiB and 20 MiB of zero
+    crops, a few KiB on disk) are refused from their headers: the node's resident memory, and
+    its peak during the refusal, grow by under MAX_REFUSAL_GROWTH_MIB."""
+    import psutil
+
+    client = crops_node.client
+    root = models_dir.resolve()
+    exact = {
+        "": "refused: no model path given",
+        "missing": f"refused: missing: no such file or folder in {root}",
+        "../outside": (
+            f"refused: ../outside: resolves to {root.parent / 'outside'}, outside models_dir {root}"
+        ),
+        "no_golden": f"refused: no_golden: {HOSTILE['no_golden']}",
+        "linked_weights": (
+            f"refused: linked_weights: weights.pt resolves to {root.parent / 'outside'}/"
+            f"weights.pt, outside models_dir {root}"
+        ),
+    }
+    for requested, message in exact.items():
+        response = client.swap_to(requested)
+        assert (response.success, response.message) == (False, message)
+
+    node = psutil.Process(crops_node.process.pid)
+    clean_id = model_id_of(models_dir / "clean")
+    for name, (_, reason) in GOLDEN_BOMBS.items():
+        rss_before = node.memory_info().rss
+        peak_measured = _reset_peak_rss(node.pid)
+        started = time.perf_counter()
+        response = client.swap_to(name)
+        took_ms = (time.perf_counter() - started) * 1000
+        growth_mib = (node.memory_info().rss - rss_before) / (1 << 20)
+        peak_mib = (_peak_rss(node.pid) - rss_before) / (1 << 20) if peak_measured else None
+        print(
+            f"{name}: refused in {took_ms:.1f} ms (not asserted), RSS growth {growth_mib:+.1f} "
+            f"MiB, peak growth {peak_mib if peak_mib is None else f'{peak_mib:+.1f}'} MiB"
+        )
+        assert not response.success and response.previous_model_id == clean_id
+        assert response.message.startswith(f"refused: {name}: golden.npz: crops.npy ")
+        assert reason in response.message
+        assert growth_mib < MAX_REFUSAL_GROWTH_MIB
+        assert peak_mib is None or peak_mib < MAX_REFUSAL_GROWTH_MIB
+    assert client.model_infos[-1].model_id == clean_id
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_with_require_golden_false_a_bundle_without_golden_set_swaps_in(
+    tmp_path, models_dir, ros_domain
+):
+    """The shipped params refuse ``no_golden`` (see HOSTILE); ``-p require_golden:=false``
+    accepts it, and the other checks still hold (a bomb is still refused)."""
+    with start_live_node(
+        tmp_path,
+        models_dir,
+        "nogolden",
+        domain=ros_domain,
+        model_path="clean",
+        input_mode="crops",
+        require_golden="false",
+    ) as live:
+        client = live.client
+        swapped = client.swap_to("no_golden")
+        assert swapped.success, swapped.message
+        assert swapped.new_model_id == model_id_of(models_dir / "no_golden")
+        refused = client.swap_to("bomb_20mb")
+        assert not refused.success and GOLDEN_BOMBS["bomb_20mb"][1] in refused.message
