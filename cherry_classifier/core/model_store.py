@@ -46,6 +46,7 @@ class ModelStore:
         backend: str = "eager",
         num_threads: int | None = None,
         allowed_ids: Sequence[str] = (),
+        allow_demo_models: bool = True,
     ) -> None:
         if (models_dir is None) == (not search_path):
             raise ValueError("give either models_dir (confined) or a search_path, not both")
@@ -54,6 +55,7 @@ class ModelStore:
         self.backend = backend
         self.num_threads = num_threads
         self.allowed_ids = frozenset(i for i in allowed_ids if i)
+        self.allow_demo_models = allow_demo_models  # False: models trained on synthetic only
 
     @classmethod
     def confined(cls, models_dir: str | Path, **options) -> ModelStore:
@@ -93,6 +95,11 @@ class ModelStore:
         if self.allowed_ids and classifier.model_id not in self.allowed_ids:
             raise ModelRefusedError(
                 f"{requested}: model id {classifier.model_id} is not in allowed_model_ids"
+            )
+        if not self.allow_demo_models and classifier.manifest.is_demo_model():
+            raise ModelRefusedError(
+                f"{requested}: model {classifier.model_id} is a "
+                f"{classifier.manifest.demo_model_warning()}; refused as allow_demo_model is false"
             )
         try:
             classifier.check_golden()

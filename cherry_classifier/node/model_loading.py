@@ -25,10 +25,12 @@ class ModelLoader(ModelStore):
         backend: str,
         num_threads: int | None,
         allowed_ids: Sequence[str] = (),
+        allow_demo_models: bool = True,
     ) -> None:
         super().__init__(
             models_dir=models_dir,
             backend=backend,
             num_threads=num_threads,
             allowed_ids=allowed_ids,
+            allow_demo_models=allow_demo_models,
         )

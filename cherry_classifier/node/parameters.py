@@ -95,6 +95,12 @@ PARAMETERS: dict[str, Spec] = {
         "if set, only models with these ids (content hashes) load; [''] allows any",
         ParameterType.PARAMETER_STRING_ARRAY,
     ),
+    "allow_demo_model": Spec(
+        False,
+        "load demo models (trained on synthetic crops only, never seen a real cherry; "
+        "model_info's demo_model); false refuses them at start-up and /swap_model, as on the line",
+        ParameterType.PARAMETER_BOOL,
+    ),
     "backend": Spec(
         "eager",
         "inference backend: eager, torchscript, onnxruntime or a low-precision variant",
