@@ -50,6 +50,7 @@ MIN_BOX_SIDE_PX = 16  # smaller outlines are not cherry boxes
 MAX_BOX_SIDE_PX = 300
 MIN_EDGE_COVER = 0.8  # share of a rectangle's outline that must be drawn in its colour
 MAX_INSIDE_COVER = 0.2  # a filled area (the band along the top) is not a box
+TWIN_PX = 3  # rectangles whose corners all lie this close are one (a thick outline's twins)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,30 @@ def _rectangles(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
         inside = window[3:-3, 3:-3]
         if outline.mean() >= MIN_EDGE_COVER and inside.mean() <= MAX_INSIDE_COVER:
             found.append((int(x), int(y), width, height))
-    return found
+    return _merge_twins(found)
+
+
+def _merge_twins(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """One box per rectangle: a thick outline with clipped corners has two top-left corners,
+    giving twins a few pixels apart; each group of twins becomes their union."""
+    merged: list[tuple[int, int, int, int]] = []
+    for box in boxes:
+        for index, kept in enumerate(merged):
+            if _corners_within(box, kept, TWIN_PX):
+                x0, y0 = min(box[0], kept[0]), min(box[1], kept[1])
+                x1 = max(box[0] + box[2], kept[0] + kept[2])
+                y1 = max(box[1] + box[3], kept[1] + kept[3])
+                merged[index] = (x0, y0, x1 - x0, y1 - y0)
+                break
+        else:
+            merged.append(box)
+    return merged
+
+
+def _corners_within(a: tuple[int, ...], b: tuple[int, ...], distance: int) -> bool:
+    corners_a = (a[0], a[1], a[0] + a[2], a[1] + a[3])
+    corners_b = (b[0], b[1], b[0] + b[2], b[1] + b[3])
+    return all(abs(p - q) <= distance for p, q in zip(corners_a, corners_b, strict=True))
 
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
@@ -241,7 +265,7 @@ def yardstick_report(
     """
     frames_dir = Path(frames_dir)
     png = frames_dir / ANNOTATED_PNG
-    annotated = cv2.imread(str(png), cv2.IMREAD_COLOR)
+    annotated = cv2.imread(str(png), cv2.IMREAD_COLOR) if png.is_file() else None
     if annotated is None:
         raise FileNotFoundError(f"{png}: no such image")
     frame = load_layered_frame(frames_dir / ANNOTATED_FRAME, classifier.manifest.channel_names)
