@@ -53,6 +53,8 @@ def measure(mode: str, count: int, folders: list[Path], domain: int, log_dir: Pa
     topic = "/image_set" if mode == "image_set" else "/camera/image"
     arguments = {"line": "true"} if mode == "image_set" else {}
     _, command = launch_command(**arguments)
+    if mode == "image_set":  # the line profile refuses demo models; the bundled one is a demo
+        command += ["-p", "allow_demo_model:=true"]
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     node = rclpy.create_node("bench_line", context=context)

@@ -6,6 +6,11 @@ pixels * 1/255, no mean/std. The crop contract: ``crop_size`` is the side cut fr
 around each cherry (frame pixels), ``interpolation`` how that crop is resized to ``input_size``,
 and ``channel_names`` the layer order. Manifests written before these fields load with the
 line's defaults (:mod:`cherry_classifier.core.contract`).
+
+What a model was trained on is in its provenance: ``training_data: {kind, crops}`` with kind
+``synthetic``, ``real`` or ``mixed`` (written by training export). A model trained on synthetic
+crops only is a *demo model* (:meth:`ModelManifest.is_demo_model`): it has never seen a real
+cherry and is not for sorting.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ CONTRACT_FIELDS = (
 # Also part of the contract, but they enter the model id only where they differ from the
 # defaults, so the ids of models exported before these fields existed stay the same.
 CROP_FIELDS = ("crop_size", "interpolation")
+
+# provenance["training_data"]["kind"]: what the training crops were.
+SYNTHETIC_DATA, REAL_DATA, MIXED_DATA = "synthetic", "real", "mixed"
+TRAINING_DATA_KINDS = (SYNTHETIC_DATA, REAL_DATA, MIXED_DATA)
+UNKNOWN_DATA = "unknown"  # a manifest whose provenance does not say
+# Bundles exported before training_data existed say SYNTHETIC (upper case) in these strings.
+LEGACY_SYNTHETIC_MARK = "SYNTHETIC"
+LEGACY_PROVENANCE_TEXTS = ("data", "note")
 
 
 class ManifestError(ValueError):
@@ -120,6 +133,14 @@ class ModelManifest:
             raise ManifestError(f"thresholds: {error}") from error
         if not isinstance(self.provenance, dict) or not isinstance(self.variants, dict):
             raise ManifestError("provenance and variants must be mappings")
+        recorded = self.provenance.get("training_data")
+        if recorded is not None and (
+            not isinstance(recorded, dict) or recorded.get("kind") not in TRAINING_DATA_KINDS
+        ):
+            raise ManifestError(
+                f"provenance.training_data must be {{kind: {' | '.join(TRAINING_DATA_KINDS)}, "
+                f"crops: N}}, got {recorded!r}"
+            )
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "channel_names", tuple(self.channel_names))
 
@@ -130,6 +151,43 @@ class ModelManifest:
     @property
     def num_channels(self) -> int:
         return len(self.channel_names)
+
+    def training_data_kind(self) -> str:
+        """``synthetic``, ``real`` or ``mixed`` from ``provenance.training_data.kind``; for older
+        bundles ``synthetic`` where their ``data`` or ``note`` says SYNTHETIC; else ``unknown``."""
+        recorded = self.provenance.get("training_data")
+        if isinstance(recorded, dict) and recorded.get("kind") in TRAINING_DATA_KINDS:
+            return recorded["kind"]
+        for key in LEGACY_PROVENANCE_TEXTS:
+            text = self.provenance.get(key)
+            if isinstance(text, str) and LEGACY_SYNTHETIC_MARK in text:
+                return SYNTHETIC_DATA
+        return UNKNOWN_DATA
+
+    def training_data_crops(self) -> int | None:
+        """How many crops training used (``provenance.training_data.crops``), if recorded."""
+        recorded = self.provenance.get("training_data")
+        crops = recorded.get("crops") if isinstance(recorded, dict) else None
+        return crops if isinstance(crops, int) and not isinstance(crops, bool) else None
+
+    def training_data_summary(self) -> str:
+        """One line for people: ``synthetic, 2222 crops`` (``unknown`` when not recorded)."""
+        crops = self.training_data_crops()
+        kind = self.training_data_kind()
+        return kind if crops is None else f"{kind}, {crops} crops"
+
+    def is_demo_model(self) -> bool:
+        """True for a model trained on synthetic crops only: never seen a real cherry."""
+        return self.training_data_kind() == SYNTHETIC_DATA
+
+    def demo_model_warning(self) -> str:
+        """Why this model must not sort cherries ("" unless it is a demo model)."""
+        if not self.is_demo_model():
+            return ""
+        return (
+            f"demo model: trained on synthetic crops only ({self.training_data_summary()}), "
+            "never seen a real cherry; not for sorting"
+        )
 
     def contract(self) -> dict[str, Any]:
         """The fields that change what the weights mean (they enter the model id).

@@ -62,6 +62,7 @@ class ModelStore:
         num_threads: int | None = None,
         allowed_ids: Sequence[str] = (),
         require_golden: bool = True,
+        allow_demo_models: bool = True,
     ) -> None:
         if (models_dir is None) == (not search_path):
             raise ValueError("give either models_dir (confined) or a search_path, not both")
@@ -71,6 +72,7 @@ class ModelStore:
         self.num_threads = num_threads
         self.allowed_ids = frozenset(i for i in allowed_ids if i)
         self.require_golden = require_golden
+        self.allow_demo_models = allow_demo_models  # False: models trained on synthetic only
 
     @classmethod
     def confined(cls, models_dir: str | Path, **options) -> ModelStore:
@@ -115,6 +117,12 @@ class ModelStore:
             self._refuse_without_golden(requested, path)
         if self.allowed_ids and classifier.model_id not in self.allowed_ids:
             raise refusal(requested, f"model id {classifier.model_id} is not in allowed_model_ids")
+        if not self.allow_demo_models and classifier.manifest.is_demo_model():
+            raise refusal(
+                requested,
+                f"model {classifier.model_id} is a {classifier.manifest.demo_model_warning()}; "
+                "refused as allow_demo_model is false",
+            )
         try:
             classifier.check_golden()
         except Exception as error:

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cherry_classifier.core.manifest import MIXED_DATA, REAL_DATA, SYNTHETIC_DATA
+
 LOGGER = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
@@ -44,6 +46,21 @@ class Split:
 
     def counts(self, num_classes: int) -> list[int]:
         return np.bincount(self.labels, minlength=num_classes).tolist()
+
+
+def dataset_kind(root: str | Path) -> str:
+    """What a dataset folder holds: ``synthetic``, ``real`` or ``mixed``.
+
+    ``SYNTHETIC.json`` (at the root or in a split folder) marks synthetic crops; a folder with
+    it and crops captured from the line (``captured.jsonl``) is mixed; one without it is real.
+    """
+    root = Path(root)
+    folders = [root, *(root / split for split in SPLITS)]
+    synthetic = any((folder / SYNTHETIC_MARKER).is_file() for folder in folders)
+    captured = any((folder / CAPTURE_INDEX).is_file() for folder in folders)
+    if synthetic:
+        return MIXED_DATA if captured else SYNTHETIC_DATA
+    return REAL_DATA
 
 
 def class_folder(root: str | Path, class_name: str) -> Path:

@@ -138,6 +138,7 @@ class ClassifierNode(Node):
             num_threads=self._param("num_threads") or None,
             allowed_ids=[i for i in self._param("allowed_model_ids") if i],
             require_golden=self._param("require_golden"),
+            allow_demo_models=self._param("allow_demo_model"),
         )
         self._layer_lock = threading.Lock()
         self._input_guard = InputGuard(log_period_s=LOG_THROTTLE_S)
@@ -314,7 +315,16 @@ class ClassifierNode(Node):
             f"model {classifier.model_id} ({classifier.manifest.architecture}, "
             f"classes {', '.join(classifier.manifest.class_names)}) from {classifier.path}"
         )
+        self._warn_if_demo_model(classifier)
         return classifier
+
+    def _warn_if_demo_model(self, classifier: Any) -> None:
+        """Say at WARN, each time one starts answering, that a demo model is not for sorting."""
+        warning = classifier.manifest.demo_model_warning()
+        if warning:
+            self.get_logger().warning(
+                f"model {classifier.model_id} is a {warning} (allow_demo_model is true)"
+            )
 
     def _model_inputs(self) -> InputContract:
         """What this node feeds a model: its layer order and, where it cuts crops, their side."""
@@ -353,6 +363,7 @@ class ClassifierNode(Node):
                 f"swapped {response.previous_model_id or 'none'} -> {classifier.model_id}"
             )
             self.get_logger().info(response.message)
+            self._warn_if_demo_model(classifier)
             self._publish_model_info()
             return response
 
@@ -640,6 +651,8 @@ class ClassifierNode(Node):
             },
             silence_hint=self._silence_hint(),
             debug_image_subscribers=self._debug_pub.get_subscription_count(),
+            demo_model_warning=model.manifest.demo_model_warning() if model is not None else "",
+            training_data=model.manifest.training_data_summary() if model is not None else "",
         )
         name = self.get_fully_qualified_name()
         array = DiagnosticArray(status=self._diagnostics_state.update(report, name))

@@ -2,7 +2,9 @@
 
 Levels of the ``<node>: inference`` status, worst first: ERROR without a model (fail-safe
 decisions) or when inference failed during the last period; WARN when frames were dropped
-(queue full or past the deadline), images were refused, or an input went stale; else OK.
+(queue full or past the deadline), images were refused, or an input went stale, and always
+while a demo model runs (trained on synthetic crops only: the reason is appended to any other
+WARN's message); else OK.
 Counters are totals since start-up: ``frames_dropped`` = ``dropped_queue_full`` +
 ``dropped_too_old`` (+ ``dropped_internal_error``), ``input_<kind>`` per kind of
 ``input_guard``.
@@ -39,6 +41,8 @@ class HealthReport:
     matched_publishers: dict[str, int] = field(default_factory=dict)  # per input topic
     silence_hint: str = ""  # the likely cause when a matched publisher's messages never arrive
     debug_image_subscribers: int = 0  # ~/debug_image is drawn only while this is above 0
+    demo_model_warning: str = ""  # why the running model must not sort ("" : not a demo model)
+    training_data: str = ""  # what the running model was trained on, e.g. "synthetic, 2222 crops"
 
     def stale_topics(self) -> list[str]:
         return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
@@ -106,8 +110,17 @@ class DiagnosticsState:
             level, message = WARN, "stale input: " + ", ".join(report.stale_topics())
         else:
             level, message = OK, "deciding"
+        if report.model_id and report.demo_model_warning and level != ERROR:
+            message = (
+                report.demo_model_warning
+                if level == OK
+                else f"{message}; {report.demo_model_warning}"
+            )
+            level = WARN
         values: dict[str, Any] = {
             "model_id": report.model_id or "none",
+            "demo_model": bool(report.model_id and report.demo_model_warning),
+            "training_data": report.training_data or "unknown",
             "thresholds_version": report.thresholds_version,
             "queue_frames": report.frames_waiting,
             "queue_crops": report.crops_waiting,

@@ -81,4 +81,6 @@ def model_info_msg(
     info.std = [float(v) for v in (manifest.std or ())]
     info.temperature = float(manifest.temperature)
     info.provenance = yaml.safe_dump(manifest.provenance or {}, sort_keys=False)
+    info.demo_model = manifest.is_demo_model()
+    info.training_data = manifest.training_data_summary()
     return info

@@ -26,6 +26,7 @@ class ModelLoader(ModelStore):
         num_threads: int | None,
         allowed_ids: Sequence[str] = (),
         require_golden: bool = True,
+        allow_demo_models: bool = True,
     ) -> None:
         super().__init__(
             models_dir=models_dir,
@@ -33,4 +34,5 @@ class ModelLoader(ModelStore):
             num_threads=num_threads,
             allowed_ids=allowed_ids,
             require_golden=require_golden,
+            allow_demo_models=allow_demo_models,
         )

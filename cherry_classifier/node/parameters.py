@@ -102,6 +102,12 @@ PARAMETERS: dict[str, Spec] = {
         "probabilities training measured; false: only for bundles known to have none",
         ParameterType.PARAMETER_BOOL,
     ),
+    "allow_demo_model": Spec(
+        False,
+        "load demo models (trained on synthetic crops only, never seen a real cherry; "
+        "model_info's demo_model); false refuses them at start-up and /swap_model, as on the line",
+        ParameterType.PARAMETER_BOOL,
+    ),
     "backend": Spec(
         "eager",
         "inference backend: eager, torchscript, onnxruntime or a low-precision variant",

@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader
 from cherry_classifier import cli
 from cherry_classifier.core.bundle import ModelBundle
 from cherry_classifier.core.decision import softmax
-from cherry_classifier.core.manifest import ModelManifest
-from cherry_classifier.evaluation.dataset import Split
+from cherry_classifier.core.manifest import SYNTHETIC_DATA, ModelManifest
+from cherry_classifier.evaluation.dataset import Split, dataset_kind
 from cherry_classifier.evaluation.metrics import HEADLINE, SUMMARY, ModelMetrics, evaluate_logits
 from cherry_classifier.evaluation.training_report import PLOTS, write_markdown, write_plots
 from cherry_classifier.training.calibration import TemperatureFit, fit_temperature
@@ -481,6 +481,7 @@ def build_provenance(
         "note": config.run.note,
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": data_description,
+        "training_data": training_data(config, splits),
         "split_sizes": {name: len(split) for name, split in splits.items()},
         "best_epoch": best_epoch,
         "epochs_run": epochs_run,
@@ -498,6 +499,14 @@ def build_provenance(
         "device": str(device),
         "config": config.to_dict(),
     }
+
+
+def training_data(config: TrainConfig, splits: dict[str, Split]) -> dict[str, Any]:
+    """Provenance's ``training_data``: the data's kind (synthetic, real, mixed) and crop count
+    (all splits: what the model's training, selection and test saw)."""
+    root = config.data.root
+    kind = dataset_kind(root) if root else SYNTHETIC_DATA
+    return {"kind": kind, "crops": sum(len(split) for split in splits.values())}
 
 
 def export_run(

@@ -70,3 +70,42 @@ def test_contract_is_what_the_model_id_covers():
         "std",
     }
     assert contract == make_manifest().contract()
+
+
+@pytest.mark.parametrize(
+    ("provenance", "kind", "demo"),
+    [
+        ({"training_data": {"kind": "synthetic", "crops": 2222}}, "synthetic", True),
+        ({"training_data": {"kind": "real", "crops": 900}}, "real", False),
+        ({"training_data": {"kind": "mixed", "crops": 900}}, "mixed", False),
+        ({"data": "SYNTHETIC crops (cherry-synth, 1000/class)"}, "synthetic", True),  # older
+        ({"note": "DEMO WEIGHTS trained on SYNTHETIC cherries"}, "synthetic", True),  # older
+        ({"data": "class folders /data/line3"}, "unknown", False),
+        ({}, "unknown", False),
+    ],
+)
+def test_a_model_trained_on_synthetic_crops_only_is_a_demo_model(provenance, kind, demo):
+    manifest = make_manifest(provenance=provenance)
+    assert manifest.training_data_kind() == kind
+    assert manifest.is_demo_model() is demo
+    assert bool(manifest.demo_model_warning()) is demo
+
+
+def test_training_data_must_name_a_known_kind():
+    with pytest.raises(ManifestError, match=r"provenance\.training_data must be"):
+        make_manifest(provenance={"training_data": {"kind": "imagined", "crops": 3}})
+    with pytest.raises(ManifestError, match=r"provenance\.training_data must be"):
+        make_manifest(provenance={"training_data": "synthetic"})
+
+
+def test_the_bundled_model_is_a_demo_model_and_keeps_its_id():
+    from cherry_classifier.core.classifier import Classifier
+    from cherry_classifier.core.model_paths import default_models_dir
+
+    classifier = Classifier.from_path(default_models_dir() / "default")
+    assert classifier.model_id == "6b6790f7e0bad52c"  # provenance is not part of the id
+    manifest = classifier.manifest
+    assert manifest.provenance["training_data"] == {"kind": "synthetic", "crops": 2222}
+    assert manifest.training_data_summary() == "synthetic, 2222 crops"
+    assert manifest.is_demo_model()
+    assert "trained on synthetic crops only" in manifest.demo_model_warning()

@@ -163,3 +163,16 @@ def test_a_model_that_does_not_fit_the_inputs_is_refused_with_the_reason(store_r
         store.load("good", InputContract.of(("top2", "bot2", "bot1")))
     any_crop = InputContract.of(("bot1", "bot2", "top2"))  # crops mode: no crop is cut
     assert np.isfinite(store.load("wide", any_crop).predict_proba(random_crops(1))).all()
+
+
+def test_a_store_that_refuses_demo_models_says_which_setting(tmp_path, resnet18_three):
+    models = tmp_path / "models"
+    synthetic = {"training_data": {"kind": "synthetic", "crops": 10}}
+    save_bundle(models / "demo", resnet18_three, make_manifest(provenance=synthetic))
+    real = {"training_data": {"kind": "real", "crops": 10}}
+    save_bundle(models / "real", resnet18_three, make_manifest(provenance=real))
+    refusing = ModelStore.confined(models, num_threads=1, allow_demo_models=False)
+    with pytest.raises(ModelRefusedError, match=r"demo model.*allow_demo_model is false"):
+        refusing.load("demo")
+    assert not refusing.load("real").manifest.is_demo_model()
+    assert ModelStore.confined(models, num_threads=1).load("demo").manifest.is_demo_model()

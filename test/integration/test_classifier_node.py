@@ -18,6 +18,7 @@ rclpy = require("rclpy", "ROS 2 tests (rclpy: the venv's ROS wheels, scripts/boo
 msgs = require("cherry_classifier_msgs.msg", "the package's own interfaces (colcon build)")
 srvs = require("cherry_classifier_msgs.srv", "the package's own interfaces (colcon build)")
 
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 from cherry_classifier.core.architectures import build_model  # noqa: E402
@@ -92,6 +93,39 @@ def test_model_info_names_the_running_model(frames_node, models_dir):
     assert list(info.class_names) == ["clean", "maybe", "pit"]
     assert info.path == str((models_dir / "a").resolve())
     assert info.input_scale == pytest.approx(1 / 255)
+
+
+def test_the_bundled_demo_model_runs_in_the_plain_profile_and_says_so(tmp_path, ros_domain):
+    """Shipped threading_ws.yaml (allow_demo_model: true) with the bundled model: model_info,
+    /diagnostics (WARN while it runs, no input needed) and the log all say it is a demo model."""
+    from cherry_classifier.core.model_paths import default_models_dir
+
+    bundled = default_models_dir()
+    log = tmp_path / "classifier_demo.log"
+    with start_classifier(tmp_path, bundled, "demo", "default", domain=ros_domain) as process:
+        client = Client("demo", ros_domain)
+        try:
+            client.wait(lambda: client.swap.service_is_ready() and client.model_infos, "the node")
+            info = client.model_infos[-1]
+            status = client.fresh_status(f"{client.node_name}: inference")
+            client.wait(lambda: "trained on synthetic crops only" in process_output(log), "log")
+        finally:
+            client.close()
+        assert process.poll() is None, process_output(log)
+    assert info.model_id == "6b6790f7e0bad52c" and not info.fail_safe
+    assert info.demo_model and info.training_data == "synthetic, 2222 crops"
+    assert status["_level"] == DiagnosticStatus.WARN, status
+    assert "demo model" in status["_message"] and "not for sorting" in status["_message"]
+    assert status["demo_model"] == "True" and status["training_data"] == "synthetic, 2222 crops"
+    warning = next(line for line in process_output(log).splitlines() if "demo model" in line)
+    assert "WARN" in warning and "trained on synthetic crops only" in warning
+
+
+def test_a_model_that_is_not_a_demo_model_is_reported_as_such(frames_node):
+    info = frames_node.model_infos[-1]
+    assert not info.demo_model and info.training_data == "unknown"
+    status = frames_node.fresh_status(f"{frames_node.node_name}: inference")
+    assert status["demo_model"] == "False" and "demo model" not in status["_message"]
 
 
 def test_frames_get_one_decision_array_each_with_header_and_cherry_count(frames_node):

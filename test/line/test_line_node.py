@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,8 +125,15 @@ class LineSide:
         rclpy.shutdown(context=self.context)
 
 
-def start_node(tmp_path: Path, domain: int, **launch_arguments: str):
+# The line profile refuses demo models (allow_demo_model: false), and the only bundled model is
+# a demo model (trained on synthetic crops): line tests that need decisions re-set this one value.
+ALLOW_DEMO_MODEL = ["-p", "allow_demo_model:=true"]
+
+
+def start_node(tmp_path: Path, domain: int, *extra: str, **launch_arguments: str):
+    """The node as the launch file starts it; `extra`: ``-p`` values re-set on top."""
     _, command = launch_command(log_level="info", **launch_arguments)
+    command += list(extra)
     return ros_process(command, tmp_path / "classifier.log", ROS_DOMAIN_ID=str(domain))
 
 
@@ -241,7 +249,7 @@ def test_image_sets_for_a_minute_each_get_one_decision_array_and_one_cherry_arra
     count = 108
     side = LineSide(domain)
     try:
-        with start_node(tmp_path, domain, line="true") as node:
+        with start_node(tmp_path, domain, *ALLOW_DEMO_MODEL, line="true") as node:
             sent = run_camera(side, tmp_path, domain, folders, "/image_set", count, "image_set")
             side.wait(
                 lambda: len(side.decisions) >= count and len(side.line_arrays) >= count,
@@ -298,6 +306,7 @@ def test_a_namespaced_launch_with_its_own_params_file_runs_on_its_values(tmp_pat
     assert key == "/**/classifier"
     values = section["ros__parameters"]
     values |= {
+        "allow_demo_model": True,  # the only bundled model is a demo model (ALLOW_DEMO_MODEL)
         "pit_threshold": 0.65,
         "maybe_threshold": 0.25,
         "image_topics": ["cam/image_set"],
@@ -343,7 +352,7 @@ def test_a_namespaced_launch_with_its_own_params_file_runs_on_its_values(tmp_pat
 def test_the_old_detectors_service_answers_with_the_real_frames(tmp_path, domain, folders):
     side = LineSide(domain)
     try:
-        with start_node(tmp_path, domain, line="true"):
+        with start_node(tmp_path, domain, *ALLOW_DEMO_MODEL, line="true"):
             client = side.node.create_client(line_srvs.Detectionhdr, "/detection_server/detect")
             side.wait(client.service_is_ready, "the Detectionhdr service")
             responses = []
@@ -414,6 +423,7 @@ def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path
     output = tmp_path / "shift"
     launched = launch_commands(line="true", record="true", record_output=str(output))
     commands = {node.executable: command for node, command in launched}
+    commands["classifier_node"] += ALLOW_DEMO_MODEL
     side = LineSide(domain)
     recorder_log = tmp_path / "recorder.log"
     recording: dict[str, str] = {}
@@ -503,6 +513,41 @@ def test_a_best_effort_subscriber_that_receives_nothing_says_why(tmp_path, domai
     assert "qos_reliability: reliable" in seen["_message"]
     output = process_output(log)
     assert "yet nothing arrives" in output and "qos_reliability: reliable" in output
+
+
+def test_the_line_profile_refuses_the_demo_model_unless_allow_demo_model(tmp_path, domain):
+    """Shipped threading_ws_line.yaml (allow_demo_model: false) with the bundled demo model: the
+    node stays up without a model (fail-safe decisions, diagnostics ERROR naming the parameter)
+    and /swap_model refuses it too; re-set allow_demo_model:=true, it runs, reported as one."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from test.ros_client import Client
+
+    def observe(*extra: str) -> tuple[Any, dict[str, str], Any]:
+        with start_node(tmp_path, domain, *extra, line="true") as node:
+            client = Client("", domain)
+            try:
+                client.wait(lambda: client.swap.service_is_ready() and client.model_infos, "node")
+                status = client.fresh_status("/classifier: inference")
+                swapped = client.swap_to("default")
+                info = client.model_infos[-1]
+            finally:
+                client.close()
+            assert node.poll() is None, process_output(tmp_path / "classifier.log")
+        return info, status, swapped
+
+    info, status, swapped = observe()
+    assert info.fail_safe and not info.model_id and not info.demo_model
+    assert status["_level"] == DiagnosticStatus.ERROR, status
+    assert "no model" in status["_message"] and "allow_demo_model is false" in status["_message"]
+    assert not swapped.success and "allow_demo_model is false" in swapped.message
+    assert "allow_demo_model is false" in process_output(tmp_path / "classifier.log")
+
+    info, status, swapped = observe(*ALLOW_DEMO_MODEL)
+    assert not info.fail_safe and info.model_id == "6b6790f7e0bad52c" and info.demo_model
+    assert status["_level"] == DiagnosticStatus.WARN, status
+    assert "trained on synthetic crops only" in status["_message"]
+    assert swapped.success  # the same model again, allowed
 
 
 def test_without_the_lines_package_the_line_profile_exits_2_with_the_reason(tmp_path, domain):

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cherry_classifier.evaluation.dataset import Split
+from cherry_classifier.evaluation.dataset import CAPTURE_INDEX, Split, dataset_kind
 from cherry_classifier.evaluation.synthetic import render_dataset, write_dataset
 from cherry_classifier.training.augment import AugmentConfig, augment
 from cherry_classifier.training.data import (
@@ -123,3 +123,13 @@ def test_augmentation_is_reproducible_and_keeps_shape():
     dataset = AugmentedCrops(Split(crops, labels), AugmentConfig(), seed=0)
     dataset.set_epoch(3)
     np.testing.assert_array_equal(dataset[1][0], dataset[1][0])
+
+
+def test_dataset_kind_comes_from_the_synthetic_and_capture_markers(tmp_path):
+    synthetic, real = tmp_path / "synthetic", tmp_path / "real"
+    write_dataset(synthetic, 2, seed=0)
+    (real / "clean").mkdir(parents=True)
+    assert dataset_kind(synthetic) == "synthetic"
+    assert dataset_kind(real) == "real"
+    (synthetic / CAPTURE_INDEX).write_text("")  # crops captured from the line added
+    assert dataset_kind(synthetic) == "mixed"

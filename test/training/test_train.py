@@ -65,6 +65,9 @@ def test_three_class_model_learns_and_exports_a_loadable_bundle(three_class_run)
     assert manifest.temperature == pytest.approx(report["temperature"])
     assert manifest.provenance["note"] == "test run on synthetic crops"
     assert "SYNTHETIC" in manifest.provenance["data"]
+    total = sum(manifest.provenance["split_sizes"].values())
+    assert manifest.provenance["training_data"] == {"kind": "synthetic", "crops": total}
+    assert manifest.is_demo_model()
     assert manifest.provenance["test_metrics"]["accuracy"] == test["accuracy"]
     assert manifest.variants["onnxruntime"]["accepted"]
     assert "decision_agreement" in manifest.variants["int8"]
