@@ -42,17 +42,22 @@ def resnet18_three() -> torch.nn.Module:
     return build_model("resnet18", 3).eval()
 
 
-def separate_head(model: torch.nn.Module, crops: np.ndarray, class_names: tuple[str, ...]) -> None:
+def separate_head(
+    model: torch.nn.Module,
+    crops: np.ndarray,
+    class_names: tuple[str, ...],
+    input_scale: float = 1 / 255,
+) -> None:
     """Set a ResNet's ``fc`` so that it decides some of ``crops`` clean and some pit, clearly.
 
     A random-init head gives near-uniform probabilities (every crop MAYBE), which no class
     order check can tell apart. Here the logit gap clean - pit follows the pooled feature that
-    varies most over ``crops``, centred at its median: half the crops clean, half pit, far from
-    the thresholds.
+    varies most over ``crops`` (at the model's input size, scaled by ``input_scale``), centred
+    at its median: half the crops clean, half pit, far from the thresholds.
     """
     trunk = torch.nn.Sequential(*list(model.children())[:-1])
     with torch.inference_mode():
-        batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+        batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float() * input_scale
         features = trunk(batch).flatten(1)
     feature = int(features.std(0).argmax())
     values = features[:, feature]
