@@ -49,6 +49,7 @@ setup(
             "cherry-bag-make = cherry_classifier.bags.make_bag:main",
             "cherry-eval = cherry_classifier.bags.evaluate:main",
             "cherry-replay = cherry_classifier.live.replay:main",
+            "cherry-model = cherry_classifier.model_cli:main",
             "recorder_node = cherry_classifier.live.recorder:main",
         ],
     },

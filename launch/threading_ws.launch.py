@@ -4,6 +4,7 @@
     ros2 launch cherry_classifier threading_ws.launch.py line:=true    # drop-in detection_server
     ros2 launch cherry_classifier threading_ws.launch.py namespace:=line2 \
         params_file:=/etc/cherry/line2.yaml model_path:=resnet50_v3 log_level:=debug
+    ros2 launch cherry_classifier threading_ws.launch.py model_path:=line3 backend:=int8
 
 Parameters come from ``params_file`` (default ``config/threading_ws.yaml``; with ``line:=true``
 ``config/threading_ws_line.yaml``: the line camera's image sets in, the line buffer's
@@ -51,6 +52,9 @@ def _nodes(context):
     parameters = [_params_file(context)]
     if model_path:  # empty: keep the params file's model
         parameters.append({"model_path": model_path})
+    backend = LaunchConfiguration("backend").perform(context)
+    if backend:  # empty: keep the params file's backend
+        parameters.append({"backend": backend})
     log_level = ["--ros-args", "--log-level", LaunchConfiguration("log_level")]
     action = LifecycleNode if managed else Node
     nodes = [
@@ -109,6 +113,12 @@ def generate_launch_description():
                 "model_path",
                 default_value="",
                 description="model to start with (default: the params file's)",
+            ),
+            DeclareLaunchArgument(
+                "backend",
+                default_value="",
+                description="inference backend, e.g. int8 for a bundle with an accepted int8 "
+                "variant (default: the params file's)",
             ),
             DeclareLaunchArgument(
                 "managed",

@@ -34,6 +34,7 @@ TOOLS = {
     "cherry-bag-make",
     "cherry-eval",
     "cherry-replay",
+    "cherry-model",
 }
 # Other spellings of the shared options (former ones, and likely slips): flag -> shared key.
 ALIASES = {
@@ -63,6 +64,16 @@ SCRIPTS = console_scripts()
 
 def parser_of(name: str) -> argparse.ArgumentParser:
     return importlib.import_module(SCRIPTS[name][0]).build_parser()
+
+
+def with_commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """``parser`` and its sub-commands' parsers (``cherry-model import`` ...), at any depth."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += with_commands(sub)
+    return found
 
 
 def visible(action: argparse.Action) -> bool:
@@ -157,7 +168,8 @@ def test_the_parsers_need_no_ros():
 # -- (b) one spelling per shared option ----------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_shared_options_have_the_one_spelling(name):
-    assert violations(parser_of(name)) == []
+    for parser in with_commands(parser_of(name)):
+        assert violations(parser) == [], parser.prog
 
 
 def test_another_spelling_of_a_shared_option_is_caught():
@@ -212,19 +224,23 @@ def test_the_output_is_given_once():
 # -- (c) and (d): help on every flag, defaults shown ---------------------------------------------
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_every_visible_option_has_help(name):
-    parser = parser_of(name)
-    bare = [spelling(a) for a in parser._actions if visible(a) and not (a.help or "").strip()]
-    assert bare == []
+    for parser in with_commands(parser_of(name)):
+        bare = [spelling(a) for a in parser._actions if visible(a) and not (a.help or "").strip()]
+        assert bare == [], parser.prog
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_help_shows_the_defaults(name):
-    parser = parser_of(name)
-    shown = squeezed(parser.format_help())
-    for action in parser._actions:
-        if not visible(action) or not action.option_strings or action.default is argparse.SUPPRESS:
-            continue
-        assert not re.search(r"\(default\b", action.help), f"{spelling(action)}: states its default"
-        text = expanded_help(parser, action)
-        assert f"(default: {action.default})" in text, f"{spelling(action)}: {text!r}"
-        assert squeezed(text) in shown, f"{spelling(action)}: not in --help as {text!r}"
+    for parser in with_commands(parser_of(name)):
+        assert parser.formatter_class is cli.HelpFormatter, parser.prog
+        shown = squeezed(parser.format_help())
+        for action in parser._actions:
+            if not visible(action) or not action.option_strings:
+                continue
+            if action.default is argparse.SUPPRESS:
+                continue
+            where = f"{parser.prog} {spelling(action)}"
+            assert not re.search(r"\(default\b", action.help), f"{where}: states its default"
+            text = expanded_help(parser, action)
+            assert f"(default: {action.default})" in text, f"{where}: {text!r}"
+            assert squeezed(text) in shown, f"{where}: not in --help as {text!r}"

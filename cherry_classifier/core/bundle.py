@@ -32,6 +32,7 @@ import yaml
 from torch import nn
 
 from cherry_classifier.core.architectures import build_model
+from cherry_classifier.core.golden import GoldenSet, with_names, write_golden
 from cherry_classifier.core.manifest import CONTRACT_FIELDS, ManifestError, ModelManifest
 from cherry_classifier.core.safe_io import (
     GOLDEN_LIMITS,
@@ -155,13 +156,16 @@ def save_bundle(
     path: str | Path,
     model_or_state_dict: nn.Module | dict[str, torch.Tensor],
     manifest: ModelManifest,
-    golden: dict[str, np.ndarray] | None = None,
+    golden: GoldenSet | dict[str, np.ndarray] | None = None,
 ) -> ModelBundle:
     """Write a bundle and return it as loaded.
 
     ``path`` ending in ``.pt`` writes the single-file form; anything else a bundle folder
-    (manifest.yaml + weights.pt [+ golden.npz]). ``golden``: ``{"crops": (N,H,W,C) uint8,
-    "probabilities": (N, C)}`` this model must reproduce (folders only).
+    (manifest.yaml + weights.pt [+ golden.npz]). ``golden`` (folders only): a
+    :class:`~cherry_classifier.core.golden.GoldenSet`, or ``{"crops": (N,H,W,C) uint8,
+    "probabilities": (N, C)}`` in this manifest's output order; either way it is written with
+    class names and each crop's decided label (``core.golden``), so its check sees the class
+    order.
     """
     state = model_or_state_dict
     if isinstance(state, nn.Module):
@@ -183,7 +187,7 @@ def save_bundle(
     torch.save(state, path / WEIGHTS_FILE)
     write_manifest(path, manifest, model_id)
     if golden is not None:
-        np.savez_compressed(path / GOLDEN_FILE, **golden)
+        write_golden(path / GOLDEN_FILE, with_names(golden, manifest))
     return ModelBundle(manifest, state, model_id, path)
 
 

@@ -22,6 +22,7 @@ from cherry_classifier.core.backends import (
 from cherry_classifier.core.bundle import ModelBundle, ModelLoadError, load_bundle
 from cherry_classifier.core.cpu import supports_fast_bf16, supports_fast_int8
 from cherry_classifier.core.decision import Decisions, Thresholds, decide, softmax
+from cherry_classifier.core.golden import GoldenSetError, golden_problems, read_golden
 from cherry_classifier.core.manifest import ModelManifest
 from cherry_classifier.core.onnx_export import export_onnx
 from cherry_classifier.core.preprocess import preprocess
@@ -33,6 +34,7 @@ LOGGER = logging.getLogger(__name__)
 
 # Largest |probability difference| the golden crops may show, per backend precision.
 GOLDEN_TOLERANCE = {"fp32": 1e-3, "bf16": 0.1, "int8": 0.1}
+MAX_GOLDEN_PROBLEMS_SHOWN = 3  # the rest are counted
 MAX_BATCH = 64  # larger inputs run in chunks: bounded activation memory
 
 
@@ -103,21 +105,34 @@ class Classifier:
         return decide(self.predict_proba(crops), self.manifest.class_names, thresholds)
 
     def check_golden(self) -> None:
-        """If the bundle ships golden crops, this backend must reproduce their probabilities."""
-        golden = self.bundle.golden_path
-        if golden is None:
+        """If the bundle ships golden crops, this backend must decide them as recorded.
+
+        Named golden sets (``core.golden``): every crop's label, decided with the manifest's
+        class names and thresholds, must equal the recorded one by name, and the probabilities
+        (recorded ones put in the manifest's class order) must agree within the backend's
+        tolerance. Old sets without names: probabilities only, with a warning that a swapped
+        class order cannot be seen. Raises :class:`GoldenSetError` saying what differs.
+        """
+        path = self.bundle.golden_path
+        if path is None:
             return
-        with np.load(golden, allow_pickle=False) as data:
-            crops, expected = data["crops"], data["probabilities"]
-        got = self.predict_proba(crops)
-        if got.shape != expected.shape:
-            raise ValueError(f"golden probabilities have shape {expected.shape}, got {got.shape}")
-        worst = float(np.abs(got - expected).max()) if len(crops) else 0.0
+        golden = read_golden(path)
+        if not golden.has_names:
+            LOGGER.warning(
+                "%s carries no class names: its check cannot see a swapped class order; "
+                "rewrite it (cherry-model import, or core.golden.select_golden)",
+                path,
+            )
         tolerance = GOLDEN_TOLERANCE[self.precision]
-        if worst > tolerance:
-            raise ValueError(
-                f"golden crops differ by up to {worst:.4f} (> {tolerance} for {self.precision} "
-                f"backend {self.backend_name})"
+        got = self.predict_proba(golden.crops)
+        problems = golden_problems(golden, got, self.manifest, tolerance)
+        if problems:
+            shown = problems[:MAX_GOLDEN_PROBLEMS_SHOWN]
+            more = len(problems) - len(shown)
+            raise GoldenSetError(
+                "; ".join(shown)
+                + (f"; and {more} more" if more else "")
+                + f" ({self.precision} backend {self.backend_name})"
             )
 
 

@@ -126,7 +126,7 @@ class ExportConfig:
     calibration_crops: int = 256  # int8 activation ranges, from the train split
     onnx: bool = True  # a standalone fp32 model.onnx beside the bundle
     production_state_dict: bool = True  # bare torchvision state_dict (resnet50 only)
-    golden_crops: int = 16
+    golden_crops: int = 16  # named golden set, every decided label (at most 32)
     report: bool = True  # report.md + PNG plots
 
 

@@ -1,7 +1,7 @@
 """What a finished run leaves behind for the node, the old detector and other runtimes.
 
 - the bundle (``core.bundle.save_bundle``: denormal-free weights, manifest with temperature,
-  thresholds and provenance, golden crops);
+  thresholds and provenance, a named golden set covering every decided label);
 - its low-precision variants, gated and recorded by ``core.variants.export_variants``;
 - ``params.yaml``: the node's parameters with the tuned thresholds;
 - ``model.onnx``: fp32 ONNX (``core.onnx_export.export_onnx``; input ``input`` N x C x S x S,
@@ -25,6 +25,7 @@ from torch import nn
 from cherry_classifier.core.bundle import ModelBundle, flush_denormals, save_bundle
 from cherry_classifier.core.contract import INPUT_SIZE_PX, LAYER_ORDER, LINE_CLASSES
 from cherry_classifier.core.decision import Thresholds, softmax
+from cherry_classifier.core.golden import MAX_GOLDEN_CROPS, select_golden
 from cherry_classifier.core.manifest import ModelManifest
 from cherry_classifier.core.onnx_export import export_onnx
 
@@ -46,14 +47,24 @@ def write_bundle(
     manifest: ModelManifest,
     golden_crops: np.ndarray,
     golden_logits: np.ndarray,
+    golden_labels: np.ndarray | None = None,
+    golden_limit: int = MAX_GOLDEN_CROPS,
 ) -> ModelBundle:
-    """Save the bundle with golden crops and their calibrated probabilities from training."""
+    """Save the bundle with a named golden set picked from these crops (at most
+    ``golden_limit``, every decided label covered, clear-cut ones first; ``golden_labels``:
+    their true class indices in the manifest's order)."""
     golden = None
     if len(golden_crops):
-        golden = {
-            "crops": np.ascontiguousarray(golden_crops),
-            "probabilities": softmax(golden_logits, manifest.temperature),
-        }
+        true_names = None
+        if golden_labels is not None:
+            true_names = [manifest.class_names[int(label)] for label in golden_labels]
+        golden = select_golden(
+            np.ascontiguousarray(golden_crops),
+            softmax(golden_logits, manifest.temperature),
+            manifest,
+            true_names,
+            limit=min(golden_limit, MAX_GOLDEN_CROPS),
+        )
     cpu_model = {
         k: v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()
         for k, v in model.state_dict().items()

@@ -516,12 +516,14 @@ def export_run(
     splits: dict[str, Split],
     test_logits: np.ndarray,
 ) -> Exported:
-    """The bundle (golden: the first test crops), its variants, params, ONNX, bare state_dict."""
+    """The bundle (golden: test crops of every decided label), its variants, params, ONNX, bare
+    state_dict."""
     out, export = Path(config.run.out_dir), config.export
     test = splits["test"]
     bundle_dir = bundle_folder(config)
-    count = min(export.golden_crops, len(test))
-    bundle = write_bundle(bundle_dir, model, final, test.crops[:count], test_logits[:count])
+    bundle = write_bundle(
+        bundle_dir, model, final, test.crops, test_logits, test.labels, export.golden_crops
+    )
     LOGGER.info("bundle %s written to %s", bundle.model_id, bundle_dir)
     calibration_crops = splits["train"].crops[: export.calibration_crops]
     variants = write_variants(

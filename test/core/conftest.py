@@ -40,3 +40,33 @@ def random_crops(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
 def resnet18_three() -> torch.nn.Module:
     torch.manual_seed(0)
     return build_model("resnet18", 3).eval()
+
+
+def separate_head(
+    model: torch.nn.Module,
+    crops: np.ndarray,
+    class_names: tuple[str, ...],
+    input_scale: float = 1 / 255,
+) -> None:
+    """Set a ResNet's ``fc`` so that it decides some of ``crops`` clean and some pit, clearly.
+
+    A random-init head gives near-uniform probabilities (every crop MAYBE), which no class
+    order check can tell apart. Here the logit gap clean - pit follows the pooled feature that
+    varies most over ``crops`` (at the model's input size, scaled by ``input_scale``), centred
+    at its median: half the crops clean, half pit, far from the thresholds.
+    """
+    trunk = torch.nn.Sequential(*list(model.children())[:-1])
+    with torch.inference_mode():
+        batch = torch.from_numpy(crops).permute(0, 3, 1, 2).float() * input_scale
+        features = trunk(batch).flatten(1)
+    feature = int(features.std(0).argmax())
+    values = features[:, feature]
+    scale = 12.0 / float(values.std() + 1e-6)
+    weight = torch.zeros_like(model.fc.weight)
+    bias = torch.zeros_like(model.fc.bias)
+    clean, pit = class_names.index("clean"), class_names.index("pit")
+    weight[clean, feature], weight[pit, feature] = scale, -scale
+    bias[clean], bias[pit] = -scale * float(values.median()), scale * float(values.median())
+    with torch.no_grad():
+        model.fc.weight.copy_(weight)
+        model.fc.bias.copy_(bias)
