@@ -159,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = command("info", "Show a bundle's contract, id, variants, provenance and golden set.")
     info.add_argument("bundle", type=Path, help="the bundle folder or file")
+    info.add_argument(
+        "--yardstick",
+        type=Path,
+        metavar="FRAMES_DIR",
+        default=None,
+        help="also measure the model and the localizer on the one real frame the old production "
+        "detector annotated: FRAMES_DIR holds annotated/test2.png and its trigger folder "
+        "(the line's production_frames)",
+    )
+    cli.add_threads(info)
 
     verify = command("verify", "Check id, golden set and every file; exit 1 with the reasons.")
     verify.add_argument("bundle", type=Path, help="the bundle folder or file")
@@ -367,6 +377,14 @@ def run_info(args: argparse.Namespace) -> int:
         print("golden set: none")
     else:
         print_golden(read_golden(bundle.golden_path))
+    if manifest.is_demo_model():
+        print(manifest.demo_model_warning().upper())
+    if args.yardstick is not None:
+        from cherry_classifier.core.classifier import Classifier
+        from cherry_classifier.evaluation.yardstick import yardstick_report
+
+        classifier = Classifier.from_path(args.bundle, num_threads=args.threads)
+        print(yardstick_report(classifier, args.yardstick).format())
     return 0
 
 

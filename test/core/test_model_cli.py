@@ -212,3 +212,16 @@ def test_variants_are_gated_on_the_users_crops_and_shown(small_bundle, capsys):
     assert main(["info", str(bundle)]) == 0
     assert "onnxruntime: accepted, agreement 100.0%" in capsys.readouterr().out
     assert main(["verify", str(bundle)]) == 0
+
+
+def test_info_names_the_demo_model_and_measures_it_on_the_real_annotated_frame(
+    production_frames_dir, capsys
+):
+    from cherry_classifier.core.model_paths import default_models_dir
+
+    bundle, frames = default_models_dir() / "default", production_frames_dir
+    assert main(["info", str(bundle), "--yardstick", str(frames), "--threads", THREADS]) == 0
+    out = capsys.readouterr().out
+    assert "DEMO MODEL: TRAINED ON SYNTHETIC CROPS ONLY" in out
+    assert "localizer found 20 of 20 old boxes" in out
+    assert "caveat: the old model is not ground truth" in out
