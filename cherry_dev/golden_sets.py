@@ -10,15 +10,16 @@ import numpy as np
 
 def write_golden_set(folder: Path, count: int = 4, seed: int = 0) -> Path:
     """Give the bundle folder ``folder`` a golden set, as training's export does: ``count``
-    crops (random, at the manifest's crop size) and the probabilities its own fp32 eager model
-    gives them. Returns the file written."""
+    crops (random, at the manifest's crop size), the probabilities its own fp32 eager model
+    gives them and the labels it decides, by name. Returns the file written."""
     from cherry_classifier.core.bundle import GOLDEN_FILE
     from cherry_classifier.core.classifier import Classifier
+    from cherry_classifier.core.golden import named_golden, write_golden
 
     classifier = Classifier.from_path(folder, num_threads=1)
     manifest = classifier.manifest
     shape = (count, manifest.crop_size, manifest.crop_size, manifest.num_channels)
     crops = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
     path = Path(folder) / GOLDEN_FILE
-    np.savez_compressed(path, crops=crops, probabilities=classifier.predict_proba(crops))
+    write_golden(path, named_golden(crops, classifier.predict_proba(crops), manifest))
     return path

@@ -171,6 +171,8 @@ def test_a_store_that_refuses_demo_models_says_which_setting(tmp_path, resnet18_
     save_bundle(models / "demo", resnet18_three, make_manifest(provenance=synthetic))
     real = {"training_data": {"kind": "real", "crops": 10}}
     save_bundle(models / "real", resnet18_three, make_manifest(provenance=real))
+    for name in ("demo", "real"):
+        write_golden_set(models / name)
     refusing = ModelStore.confined(models, num_threads=1, allow_demo_models=False)
     with pytest.raises(ModelRefusedError, match=r"demo model.*allow_demo_model is false"):
         refusing.load("demo")

@@ -54,6 +54,7 @@ HOSTILE = {
     "fifo_golden": "golden.npz: not a regular file",
     "huge_manifest": "-byte limit for a manifest",
     "long_string": "-character limit for a manifest string",
+    "swapped_classes": "expected clean, decided pit: is the manifest's class order right?",
     "no_golden": "no golden set (golden.npz) to check this backend against; refused while "
     "require_golden is true",
 }
@@ -140,6 +141,15 @@ def models_dir(tmp_path_factory) -> Path:
     add_long_string(folder / "huge_manifest" / "manifest.yaml", 20 << 20)
     shutil.copytree(folder / "clean", folder / "long_string")
     add_long_string(folder / "long_string" / "manifest.yaml", safe_io.MAX_MANIFEST_STRING_CHARS + 1)
+
+    # The attack once found: class order reversed, id and variants deleted, golden set kept.
+    shutil.copytree(folder / "clean", folder / "swapped_classes")
+    path = folder / "swapped_classes" / "manifest.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["class_names"] = list(reversed(document["class_names"]))
+    document.pop("model_id", None)
+    document.pop("variants", None)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
     shutil.copytree(folder / "clean", folder / "no_golden")
     (folder / "no_golden" / "golden.npz").unlink()
