@@ -54,8 +54,8 @@ HOSTILE = {
     "fifo_golden": "golden.npz: not a regular file",
     "huge_manifest": "-byte limit for a manifest",
     "long_string": "-character limit for a manifest string",
-    "no_golden": "no golden set (golden.npz) to check this backend against; refused while "
-    "require_golden is true",
+    "no_golden": "the bundle has no golden set (golden.npz) to check this backend against; "
+    "refused while require_golden is true",
 }
 
 
