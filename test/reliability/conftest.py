@@ -55,8 +55,8 @@ HOSTILE = {
     "huge_manifest": "-byte limit for a manifest",
     "long_string": "-character limit for a manifest string",
     "swapped_classes": "expected clean, decided pit: is the manifest's class order right?",
-    "no_golden": "no golden set (golden.npz) to check this backend against; refused while "
-    "require_golden is true",
+    "no_golden": "the bundle has no golden set (golden.npz) to check this backend against; "
+    "refused while require_golden is true",
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cherry_classifier.node.model_loading import ModelLoader, ModelRefusedError
+from cherry_dev.golden_sets import write_golden_set
 from test.fixtures.hostile_bundles import GOLDEN_BOMBS
 from test.reliability.conftest import HOSTILE, model_id_of, start_live_node
 
@@ -34,6 +35,7 @@ def misfit_models(models_dir: Path) -> dict[str, str]:
         if not (models_dir / name).exists():
             manifest = dataclasses.replace(clean.manifest, **change)
             save_bundle(models_dir / name, clean.state_dict, manifest)
+            write_golden_set(models_dir / name)
     return MISFITS
 
 
