@@ -56,22 +56,34 @@ def confine_bundle_files(folder: Path, models_dir: str | Path, names: Iterable[s
     """Refuse a bundle folder whose files ``names`` (or, for a folder among them, its entries)
     resolve outside ``models_dir``: a ``weights.pt -> /elsewhere/weights.pt`` link would load
     what the confinement was meant to keep out."""
-    root = Path(os.path.realpath(models_dir))
+    roots = trusted_roots(models_dir)
     for name in names:
         path = folder / name
         if not os.path.lexists(path):
             continue
-        _refuse_outside(path, folder, root)
+        _refuse_outside(path, folder, roots)
         if path.is_dir():
             for entry in sorted(path.iterdir()):
-                _refuse_outside(entry, folder, root)
+                _refuse_outside(entry, folder, roots)
 
 
-def _refuse_outside(path: Path, folder: Path, root: Path) -> None:
+def trusted_roots(models_dir: str | Path) -> tuple[Path, ...]:
+    """Where a bundle's files may resolve: ``models_dir``; and, when it is this package's own
+    installed models folder, the folder its shipped files link to after ``colcon build
+    --symlink-install`` (each installed file is a link into the package's sources)."""
+    root = Path(os.path.realpath(models_dir))
+    shipped = default_models_dir()
+    sample = shipped / "default" / "manifest.yaml"
+    if Path(os.path.realpath(shipped)) == root and sample.is_symlink():
+        return root, Path(os.path.realpath(sample)).parents[1]
+    return (root,)
+
+
+def _refuse_outside(path: Path, folder: Path, roots: tuple[Path, ...]) -> None:
     resolved = Path(os.path.realpath(path))
-    if not _is_inside(resolved, root):
+    if not any(_is_inside(resolved, root) for root in roots):
         raise ModelPathError(
-            f"{path.relative_to(folder)} resolves to {resolved}, outside models_dir {root}"
+            f"{path.relative_to(folder)} resolves to {resolved}, outside models_dir {roots[0]}"
         )
 
 

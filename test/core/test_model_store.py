@@ -178,3 +178,28 @@ def test_a_store_that_refuses_demo_models_says_which_setting(tmp_path, resnet18_
         refusing.load("demo")
     assert not refusing.load("real").manifest.is_demo_model()
     assert ModelStore.confined(models, num_threads=1).load("demo").manifest.is_demo_model()
+
+
+def test_the_packages_own_models_installed_as_links_load_and_other_links_do_not(
+    tmp_path, store_root, monkeypatch
+):
+    """``colcon build --symlink-install`` installs each shipped file as a link into the sources:
+    the package's own models folder trusts where its files link to; any other folder does not."""
+    from cherry_classifier.core import model_paths
+
+    sources = store_root / "models"  # stands for the package's source models folder
+    installed = tmp_path / "share" / "models"
+    for bundle in ("default", "good"):
+        (installed / bundle).mkdir(parents=True)
+        for file in (sources / "good").iterdir():
+            (installed / bundle / file.name).symlink_to(file)
+    monkeypatch.setattr(model_paths, "default_models_dir", lambda: installed)
+    assert model_paths.trusted_roots(installed) == (installed, sources)
+    good_id = ModelStore.confined(installed, num_threads=1).load("good").model_id
+    assert good_id == Classifier.from_path(sources / "good").model_id
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(installed, elsewhere, symlinks=True)
+    assert model_paths.trusted_roots(elsewhere) == (elsewhere,)
+    with pytest.raises(ModelRefusedError, match=r"good: manifest\.yaml resolves to"):
+        ModelStore.confined(elsewhere, num_threads=1).load("good")
