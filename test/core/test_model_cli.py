@@ -23,6 +23,7 @@ from cherry_classifier.core.preprocess import stack_crops
 from cherry_classifier.evaluation.dataset import read_class_samples
 from cherry_classifier.evaluation.synthetic import write_dataset
 from cherry_classifier.model_cli import build_parser, input_scale, main
+from test.fixtures.hostile_bundles import GOLDEN_BOMBS, add_long_string, write_zero_crops
 
 from .conftest import THREE, TWO, make_manifest, separate_head
 
@@ -225,3 +226,34 @@ def test_info_names_the_demo_model_and_measures_it_on_the_real_annotated_frame(
     assert "DEMO MODEL: TRAINED ON SYNTHETIC CROPS ONLY" in out
     assert "localizer found 20 of 20 old boxes" in out
     assert "caveat: the old model is not ground truth" in out
+
+
+def _bomb(folder: Path) -> None:
+    write_zero_crops(folder / GOLDEN_FILE, GOLDEN_BOMBS["bomb_20mb"][0])
+
+
+def _long_string(folder: Path) -> None:
+    add_long_string(folder / "manifest.yaml", 20 << 20)
+
+
+def _linked_weights(folder: Path) -> None:
+    outside = folder.parent.parent / "outside.pt"
+    shutil.move(folder / "weights.pt", outside)
+    (folder / "weights.pt").symlink_to(outside)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (_bomb, "over the 12 MiB limit for one array"),
+        (_long_string, "-byte limit for a manifest"),
+        (_linked_weights, "symbolic link"),
+    ],
+)
+def test_verify_refuses_hostile_bundle_files(small_bundle, tmp_path, capsys, spoil, reason):
+    bundle, _ = small_bundle
+    copy = tmp_path / "models" / "spoilt"
+    shutil.copytree(bundle, copy)
+    spoil(copy)
+    assert main(["verify", str(copy), "--threads", THREADS]) == 1
+    assert reason in capsys.readouterr().err
