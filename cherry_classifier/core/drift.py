@@ -48,12 +48,10 @@ from typing import Any
 import numpy as np
 
 from cherry_classifier.core.decision import LABEL_NAMES, PIT, Thresholds, class_index, decide
-from cherry_classifier.core.safe_io import ModelLoadError, check_file
+from cherry_classifier.core.safe_io import MAX_REFERENCE_BYTES, ModelLoadError, check_file
 
 REFERENCE_FILE = "reference.json"
 REFERENCE_FORMAT = "cherry_classifier.reference/1"
-# 64 KiB: a reference is under 1 KiB (models/default: 816 bytes); room for a long source note.
-MAX_REFERENCE_BYTES = 64 << 10
 # P(pit) bins: finer near 0 and 1, where a confident model puts most crops, so a loss of
 # confidence shows before labels change; 12 bins keep the window's sampling noise low.
 P_PIT_EDGES = (0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)

@@ -28,6 +28,7 @@ from cherry_classifier.evaluation.plots import (
     plot_latency,
     plot_record_reliability,
     plot_sweep,
+    wilson_interval,
 )
 from cherry_classifier.evaluation.record_metrics import (
     DEFAULT_SWEEP,
@@ -164,6 +165,8 @@ def _markdown(
             )
             + f". Labelled cherries not found: {missed}.",
             "",
+            _pit_recall_line(model["metrics"]),
+            "",
             "Per camera (source topic):",
             "",
             *metrics_table(model["per_camera"], ModelMetrics.view_keys(CAMERA)),
@@ -180,6 +183,19 @@ def _markdown(
         lines += _latency_lines(summary)
     lines += [f"Machine-readable figures: `{REPORT_JSON}`.", ""]
     return "\n".join(lines)
+
+
+def _pit_recall_line(metrics: ModelMetrics) -> str:
+    """Pit recall with the count it comes from and its 95% Wilson interval."""
+    pits = int(sum(metrics.confusion[2])) if metrics.confusion else 0
+    if not pits:
+        return "Pit recall: no labelled pits among the decisions."
+    low, high = wilson_interval(pits - int(metrics.missed_pits or 0), pits)
+    return (
+        f"Pit recall {metrics.pit_recall:.4f} from {pits} labelled pits "
+        f"(95% Wilson interval {low:.3f}-{high:.3f}"
+        + (": few pits, a wide interval)." if pits < 100 else ").")
+    )
 
 
 def _shift_lines(summary: dict[str, Any]) -> list[str]:
