@@ -440,7 +440,8 @@ def _plot_cherries_per_frame(axis, frames, summary, start) -> None:
     axis.set_xlabel("time since the first frame (s)")
     axis.set_ylabel("cherries")
     axis.set_ylim(bottom=-0.5)
-    axis.legend(fontsize=7)
+    if frames:
+        axis.legend(fontsize=7)
 
 
 def _bin_labels(edges: tuple[float, ...]) -> list[str]:
