@@ -5,6 +5,11 @@
     cherry-model variants models/line3 --calibration crops/calibration --heldout crops/heldout
     cherry-model info models/line3
     cherry-model verify models/line3
+    cherry-model reference models/line3 --crops crops/validation
+
+``import --crops`` and ``reference`` write the bundle's reference distribution
+(``reference.json``: decided label shares and a P(pit) histogram, for the drift score of
+:mod:`cherry_classifier.core.drift`).
 
 ``import`` never guesses the contract: architecture, class order and input scale are required.
 Crop folders use the dataset layout (``DIR/<class>/*.png``, :mod:`evaluation.dataset`).
@@ -37,6 +42,13 @@ from cherry_classifier.core.bundle import (
 )
 from cherry_classifier.core.classifier import Classifier
 from cherry_classifier.core.cpu import supports_fast_bf16
+from cherry_classifier.core.drift import (
+    NO_REFERENCE,
+    REFERENCE_FILE,
+    ReferenceDistribution,
+    read_reference,
+    write_reference,
+)
 from cherry_classifier.core.golden import (
     MAX_GOLDEN_CROPS,
     GoldenSet,
@@ -173,13 +185,38 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command("verify", "Check id, golden set and every file; exit 1 with the reasons.")
     verify.add_argument("bundle", type=Path, help="the bundle folder or file")
     cli.add_threads(verify)
+
+    ref = command(
+        "reference",
+        f"(Re)write a bundle folder's reference distribution ({REFERENCE_FILE}) for drift scores.",
+    )
+    ref.add_argument("bundle", type=Path, help="the bundle folder")
+    crops = ref.add_mutually_exclusive_group(required=True)
+    crops.add_argument(
+        "--crops",
+        type=Path,
+        help="labelled validation crops DIR/<class>/* the model never trained on",
+    )
+    crops.add_argument(
+        "--training-validation",
+        action="store_true",
+        help="regenerate the validation split of a model trained on SYNTHETIC crops from the "
+        "training config in its provenance (same renderer, seed and split: the same pixels)",
+    )
+    cli.add_threads(ref)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    run = {"import": run_import, "variants": run_variants, "info": run_info, "verify": run_verify}
+    run = {
+        "import": run_import,
+        "variants": run_variants,
+        "info": run_info,
+        "verify": run_verify,
+        "reference": run_reference,
+    }
     try:
         return run[args.command](args)
     except (ModelLoadError, GoldenSetError, ValueError, OSError) as error:
@@ -217,8 +254,9 @@ def run_import(args: argparse.Namespace) -> int:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "tool": f"{PROG} import",
     }
+    reference = None
     if args.crops is not None:
-        golden, figures = golden_from_crops(classifier, args.crops, args.golden_crops)
+        golden, figures, reference = golden_from_crops(classifier, args.crops, args.golden_crops)
         record["checked_on"] = {"crops": str(args.crops), **figures}
     else:
         golden = golden_from_synthetic(classifier, args.seed, args.golden_crops)
@@ -230,6 +268,14 @@ def run_import(args: argparse.Namespace) -> int:
     print(f"bundle: {args.out}  model id {saved.model_id}")
     print_contract(saved.manifest)
     print_golden(golden)
+    if reference is not None:
+        write_reference(args.out, reference)
+        print(f"reference distribution ({REFERENCE_FILE}): {reference.summary()}")
+    else:
+        print(
+            f"{NO_REFERENCE}: without labelled --crops no {REFERENCE_FILE} is written; add one "
+            f"with {PROG} reference {args.out} --crops DIR"
+        )
     return 0
 
 
@@ -261,8 +307,9 @@ def read_crops(folder: Path, manifest: ModelManifest) -> tuple[np.ndarray, np.nd
 
 def golden_from_crops(
     classifier: Classifier, folder: Path, limit: int
-) -> tuple[GoldenSet, dict[str, Any]]:
-    """A golden set from labelled crops (true labels kept) and the model's figures on them."""
+) -> tuple[GoldenSet, dict[str, Any], ReferenceDistribution]:
+    """A golden set from labelled crops (true labels kept), the model's figures on them, and
+    their reference distribution."""
     manifest = classifier.manifest
     crops, labels = read_crops(folder, manifest)
     probabilities = classifier.predict_proba(crops)
@@ -282,7 +329,16 @@ def golden_from_crops(
         f"maybe rate {_share(metrics.maybe_rate)} (manifest thresholds)"
     )
     true_names = [manifest.class_names[label] for label in labels]
-    return select_golden(crops, probabilities, manifest, true_names, limit), figures
+    reference = ReferenceDistribution.from_probabilities(
+        probabilities,
+        manifest.class_names,
+        manifest.thresholds,
+        classifier.model_id,
+        f"{len(labels)} labelled crops from {folder.name} ({PROG} import)",
+        true_names,
+    )
+    golden = select_golden(crops, probabilities, manifest, true_names, limit)
+    return golden, figures, reference
 
 
 def golden_from_synthetic(classifier: Classifier, seed: int, limit: int) -> GoldenSet:
@@ -303,6 +359,79 @@ def golden_from_synthetic(classifier: Classifier, seed: int, limit: int) -> Gold
         "decisions; it pins this model's behaviour, it does not measure it"
     )
     return select_golden(crops, classifier.predict_proba(crops), manifest, None, limit)
+
+
+# -- reference -----------------------------------------------------------------------------------
+def run_reference(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.bundle)
+    if bundle.folder is None:
+        raise ValueError(f"{args.bundle}: a reference is written into a bundle folder, not a file")
+    classifier = Classifier(bundle, "eager", args.threads)
+    manifest = bundle.manifest
+    if args.crops is not None:
+        crops, labels = read_crops(args.crops, manifest)
+        source = f"{len(labels)} labelled crops from {args.crops.name} ({PROG} reference)"
+    else:
+        crops, labels, source = training_validation_split(manifest)
+    probabilities = classifier.predict_proba(crops)
+    true_names = [manifest.class_names[label] for label in labels]
+    accuracy = float(np.mean(probabilities.argmax(axis=1) == labels))
+    recorded = manifest.provenance.get("val_metrics", {}).get("accuracy")
+    if args.training_validation and recorded is not None:
+        agrees = "equal to" if abs(accuracy - recorded) < 1e-6 else "DIFFERENT from"
+        print(
+            f"regenerated validation accuracy {accuracy:.6f}: {agrees} the manifest's "
+            f"{recorded:.6f} (the same crops{'' if agrees == 'equal to' else '?'})"
+        )
+    reference = ReferenceDistribution.from_probabilities(
+        probabilities,
+        manifest.class_names,
+        manifest.thresholds,
+        bundle.model_id,
+        source,
+        true_names,
+    )
+    path = write_reference(args.bundle, reference)
+    print(f"{path}: {reference.summary()}")
+    print(f"P(pit) histogram over {list(reference.p_pit_edges)}: {list(reference.p_pit_counts)}")
+    return 0
+
+
+def training_validation_split(manifest: ModelManifest) -> tuple[np.ndarray, np.ndarray, str]:
+    """(crops, labels, description) of the validation split a SYNTHETIC training run used,
+    regenerated from the training config in the manifest's provenance."""
+    from cherry_classifier.training.data import synthetic_split
+
+    config = manifest.provenance.get("config")
+    data = config.get("data") if isinstance(config, dict) else None
+    if (
+        not isinstance(data, dict)
+        or data.get("root")
+        or not isinstance(data.get("synthetic"), dict)
+    ):
+        raise ValueError(
+            "--training-validation needs a model trained on synthetic crops with its training "
+            "config in the provenance; give --crops with labelled validation crops instead"
+        )
+    synthetic = data["synthetic"]
+    seed = synthetic.get("seed")
+    seed = config.get("run", {}).get("seed", 0) if seed is None else seed
+    split = synthetic_split(
+        int(synthetic["per_class"]),
+        manifest.class_names,
+        int(seed),
+        float(data["val_share"]),
+        float(data["test_share"]),
+        "val",
+        manifest.input_size,
+        synthetic.get("maybe_share"),
+    )
+    source = (
+        f"validation split ({len(split)} SYNTHETIC crops, {synthetic['per_class']}/class, "
+        f"maybe share {synthetic.get('maybe_share')}, seed {seed}) regenerated by {PROG} "
+        "reference --training-validation"
+    )
+    return split.crops, split.labels, source
 
 
 # -- variants ------------------------------------------------------------------------------------
@@ -377,6 +506,8 @@ def run_info(args: argparse.Namespace) -> int:
         print("golden set: none")
     else:
         print_golden(read_golden(bundle.golden_path))
+    reference = read_reference(bundle.folder, bundle.model_id)
+    print(f"reference: {reference.summary()}" if reference else NO_REFERENCE)
     if manifest.is_demo_model():
         print(manifest.demo_model_warning().upper())
     if args.yardstick is not None:
@@ -481,6 +612,11 @@ def verify_bundle(path: Path, threads: int | None = None) -> tuple[list[str], li
             f"the manifest records no model_id (weights and contract hash to {bundle.model_id})"
         )
     problems += golden_problems_of(bundle, threads)
+    try:
+        if read_reference(bundle.folder, bundle.model_id) is None:
+            notes.append(f"{NO_REFERENCE} (add one with {PROG} reference)")
+    except ModelLoadError as error:
+        problems.append(str(error))
     variant_problems, variant_notes = variants_problems(bundle, threads)
     return problems + variant_problems, notes + variant_notes
 

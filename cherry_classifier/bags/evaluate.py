@@ -33,6 +33,7 @@ from cherry_classifier.core.decision import Thresholds
 from cherry_classifier.evaluation.record_metrics import record_metrics
 from cherry_classifier.evaluation.record_report import slug, write_report
 from cherry_classifier.evaluation.records import RecordSet
+from cherry_classifier.evaluation.shift_report import labels_missing_message
 from cherry_classifier.imaging.layers import LAYER_ORDER
 from cherry_classifier.imaging.localizer import LocalizerParams
 from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX, OFFLINE_INPUT_MODES
@@ -162,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.records:
             records.save(args.out / f"records_{slug(name)}.jsonl")
         metrics = record_metrics(records)
+        if not metrics["labelled"]:
+            print(f"{name}: {metrics['decisions']} decisions; {labels_missing_message(records)}")
+            continue
         print(
             f"{name}: {metrics['decisions']} decisions ({metrics['labelled']} labelled): "
             f"pit recall {metrics['pit_recall']:.4f}, clean yield {metrics['clean_yield']:.4f}, "

@@ -10,7 +10,8 @@
   one bot1, bot2, top2 frame; ``--mode layers`` writes each layer, as taken, on its own mono
   topic (``<topic>/bot1`` ...) for the node's layers mode. No labels;
 - ``--synthetic N``: N synthetic frames (``evaluation.synthetic.render_frame``) with every cherry's
-  true class and box as labels.
+  true class and box as labels; ``--class-shares`` draws the classes (default the line's
+  0.8, 0.05, 0.15), e.g. to make a shifted class balance for the drift score.
 
 Images are raw ``sensor_msgs/Image`` (``--compressed none``; bgr8, or mono8 for layers) or
 ``CompressedImage`` (png, jpeg) on ``<topic>/compressed``, as image_transport names them.
@@ -50,6 +51,19 @@ LOGGER = logging.getLogger(__name__)
 START_S = 1_700_000_000  # 2023-11-14T22:13:20Z: a fixed epoch keeps bags reproducible
 DEFAULT_RATE_HZ = 1.8  # frames per second on the line
 DATASET_FOLDER = "dataset folder"
+LINE_CLASS_SHARES = (0.8, 0.05, 0.15)  # clean, maybe, pit: render_frame's default, like a line
+
+
+def class_shares(text: str) -> tuple[float, float, float]:
+    """``clean,maybe,pit`` shares, e.g. ``0.45,0.1,0.45`` (normalised to sum 1)."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not three comma-separated numbers") from None
+    if len(values) != 3 or min(values) < 0 or not sum(values) > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three shares >= 0 (clean,maybe,pit)")
+    total = sum(values)
+    return tuple(v / total for v in values)  # type: ignore[return-value]
 
 
 @dataclass
@@ -201,17 +215,19 @@ def synthetic_triggers(
     mode: str = "frames",
     layer_names: Sequence[str] = LAYER_ORDER,
     layer_offsets_px: Sequence[int] = DEFAULT_LAYER_OFFSETS_PX,
+    class_shares: Sequence[float] = LINE_CLASS_SHARES,
 ) -> Iterator[list[BagImage]]:
     """Synthetic frames with their truth; frame ``i`` depends only on (seed, i).
 
-    ``cherries``: per frame, or a sequence cycled over the frames.
+    ``cherries``: per frame, or a sequence cycled over the frames. ``class_shares``: how likely
+    each cherry is clean, maybe, pit.
 
     ``layers`` mode writes the three channels on ``<topic>/<layer>`` as mono images, each moved
     up the belt by its offset, as a camera takes them: the node's layer offsets realign them.
     """
     for index in range(count):
         number = cherries if isinstance(cherries, int) else cherries[index % len(cherries)]
-        frame = render_frame(np.random.default_rng([seed, index]), number)
+        frame = render_frame(np.random.default_rng([seed, index]), number, weights=class_shares)
         labels = [
             Label(tuple(box), LABEL_NAMES.index(name), SYNTHETIC_TRUTH)
             for box, name in zip(frame.boxes, frame.labels, strict=True)
@@ -275,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", help="--crops: only this split folder (train, val, test)")
     parser.add_argument("--limit", type=int, help="--crops: at most this many crops")
     parser.add_argument("--cherries", type=int, default=25, help="--synthetic: per frame")
+    parser.add_argument(
+        "--class-shares",
+        type=class_shares,
+        default=",".join(f"{share:g}" for share in LINE_CLASS_SHARES),
+        help="--synthetic: clean,maybe,pit shares of the cherries (the default: a line's)",
+    )
     cli.add_seed(parser)
     cli.add_labels_topic(parser, LABELS_TOPIC)
     return parser
@@ -295,7 +317,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         triggers = production_triggers(folders, args.topic or "/camera/image", args.mode)
     else:
         triggers = synthetic_triggers(
-            args.synthetic, args.topic or "/camera/image", args.cherries, args.seed, args.mode
+            args.synthetic,
+            args.topic or "/camera/image",
+            args.cherries,
+            args.seed,
+            args.mode,
+            class_shares=args.class_shares,
         )
     summary = write_image_bag(
         args.out,

@@ -149,6 +149,7 @@ def evaluate_bag(
     result = RecordSet(class_names, model_id=classifier.model_id)
     refused: dict[str, int] = {}
     frames_seen: dict[str, int] = {}
+    frame_stamps: dict[str, list[int]] = {}  # every frame, cherries or not (shift report)
     labelled_frames = 0
     pending: list[_FrameCrops] = []
 
@@ -176,6 +177,7 @@ def evaluate_bag(
 
     for frame in iter_source_frames(bag_path, pipeline, topics, refused):
         frames_seen[frame.source] = frames_seen.get(frame.source, 0) + 1
+        frame_stamps.setdefault(frame.source, []).append(frame.stamp_ns)
         labelled_frames += _labels_for(labels, frame) is not None
         crops, regions = pipeline.crops(frame.image)
         pending.append(_FrameCrops(frame, crops, regions))
@@ -194,6 +196,8 @@ def evaluate_bag(
         "model_path": str(getattr(classifier, "path", "") or ""),
         "backend": str(getattr(classifier, "backend_name", "")),
         "frames": frames_seen,
+        "frame_stamps_ns": frame_stamps,
+        "labels_topic": labels_topic,
         "labelled_frames": labelled_frames,
         "refused_images": refused,
         "unmatched_layer_sets": (

@@ -34,6 +34,7 @@ from pathlib import Path
 from cherry_classifier.core.bundle import GOLDEN_FILE, VARIANTS_DIR, WEIGHTS_FILE
 from cherry_classifier.core.classifier import Classifier
 from cherry_classifier.core.contract import InputContract, contract_mismatch
+from cherry_classifier.core.drift import REFERENCE_FILE
 from cherry_classifier.core.model_paths import (
     confine_bundle_files,
     default_models_dir,
@@ -43,7 +44,7 @@ from cherry_classifier.core.model_paths import (
 MANIFEST_FILE = "manifest.yaml"
 RUN_REPORT_FILE = "report.json"
 # Every file or folder of a bundle folder that loading reads.
-BUNDLE_READS = (MANIFEST_FILE, WEIGHTS_FILE, GOLDEN_FILE, VARIANTS_DIR)
+BUNDLE_READS = (MANIFEST_FILE, WEIGHTS_FILE, GOLDEN_FILE, VARIANTS_DIR, REFERENCE_FILE)
 
 
 class ModelRefusedError(ValueError):

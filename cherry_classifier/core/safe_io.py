@@ -23,6 +23,9 @@ MAX_FILE_BYTES = 1 << 30  # 1 GiB: far above any model here, far below a memory 
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_MANIFEST_STRING_CHARS = 64 << 10
 MAX_MANIFEST_ITEMS = 100_000  # keys, values and list items together
+# A reference distribution (reference.json, core.drift) is under 1 KiB (models/default: 816
+# bytes); 64 KiB leaves room for a long source note and refuses anything else.
+MAX_REFERENCE_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)

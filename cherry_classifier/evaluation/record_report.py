@@ -5,12 +5,15 @@ One column per model (all evaluated on the same bag or run): the metrics of
 threshold sweep from the recorded probabilities (pit recall, clean yield and maybe rate over
 ``pit_threshold``; pit precision against recall), a reliability diagram and, when latencies are
 known (live runs), their histogram. NaN figures are ``null`` in the JSON.
+
+Beside it, always, the label-free shift report (:mod:`.shift_report`: ``shift.md``); a bag
+without labels gets that report's pointer instead of a table of "n/a" metrics, and a sweep of
+decided counts.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from cherry_classifier.evaluation.plots import (
     plot_latency,
     plot_record_reliability,
     plot_sweep,
+    wilson_interval,
 )
 from cherry_classifier.evaluation.record_metrics import (
     DEFAULT_SWEEP,
@@ -32,7 +36,12 @@ from cherry_classifier.evaluation.record_metrics import (
     threshold_sweep,
 )
 from cherry_classifier.evaluation.records import RecordSet
-from cherry_classifier.evaluation.tables import json_safe, metrics_table
+from cherry_classifier.evaluation.shift_report import (
+    SHIFT_MD,
+    labels_missing_message,
+    write_shift_report,
+)
+from cherry_classifier.evaluation.tables import json_safe, metrics_table, slug
 
 FORMAT = "cherry_classifier.eval/1"
 REPORT_MD, REPORT_JSON = "report.md", "report.json"
@@ -79,6 +88,12 @@ def write_report(
             "sweep": threshold_sweep(records, sweep),
         }
     plot_sweep(summary["models"], out / SWEEP_PNG)
+    _, shift = write_shift_report(results, out, drops)
+    summary["shift"] = {"report": SHIFT_MD, "models": shift}
+    summary["labelled"] = any(model["metrics"].labelled for model in summary["models"].values())
+    summary["labels_missing"] = (
+        None if summary["labelled"] else labels_missing_message(next(iter(results.values())))
+    )
     has_reliability = plot_record_reliability(results, out / RELIABILITY_PNG)
     if latencies:
         summary["latency"] = {name: latency_stats(v) for name, v in latencies.items()}
@@ -115,8 +130,16 @@ def _markdown(
         )
         if meta.get("refused_images"):
             lines.append(f"  - refused images: {meta['refused_images']}")
+    if not summary["labelled"]:
+        lines += ["", f"**{summary['labels_missing']}**", ""]
+        lines += _shift_lines(summary)
+        lines += ["## Plots", "", f"![decided counts per threshold]({SWEEP_PNG})", ""]
+        if latency:
+            lines += _latency_lines(summary)
+        return "\n".join([*lines, f"Machine-readable figures: `{REPORT_JSON}`.", ""])
     lines += [
         "",
+        *_shift_lines(summary),
         "## Metrics (labelled cherries; decisions as recorded)",
         "",
         *metrics_table(
@@ -142,6 +165,8 @@ def _markdown(
             )
             + f". Labelled cherries not found: {missed}.",
             "",
+            _pit_recall_line(model["metrics"]),
+            "",
             "Per camera (source topic):",
             "",
             *metrics_table(model["per_camera"], ModelMetrics.view_keys(CAMERA)),
@@ -155,18 +180,59 @@ def _markdown(
     if reliability:
         lines += [f"![reliability]({RELIABILITY_PNG})", ""]
     if latency:
-        lines += [
-            "| model | decisions | p50 ms | p95 ms | p99 ms | max ms |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for name, stats in summary["latency"].items():
-            lines.append(
-                f"| {name} | {stats['count']} | {stats['p50_ms']:.1f} | {stats['p95_ms']:.1f}"
-                f" | {stats['p99_ms']:.1f} | {stats['max_ms']:.1f} |"
-            )
-        lines += ["", f"![latency]({LATENCY_PNG})", ""]
+        lines += _latency_lines(summary)
     lines += [f"Machine-readable figures: `{REPORT_JSON}`.", ""]
     return "\n".join(lines)
+
+
+def _pit_recall_line(metrics: ModelMetrics) -> str:
+    """Pit recall with the count it comes from and its 95% Wilson interval."""
+    pits = int(sum(metrics.confusion[2])) if metrics.confusion else 0
+    if not pits:
+        return "Pit recall: no labelled pits among the decisions."
+    low, high = wilson_interval(pits - int(metrics.missed_pits or 0), pits)
+    return (
+        f"Pit recall {metrics.pit_recall:.4f} from {pits} labelled pits "
+        f"(95% Wilson interval {low:.3f}-{high:.3f}"
+        + (": few pits, a wide interval)." if pits < 100 else ").")
+    )
+
+
+def _shift_lines(summary: dict[str, Any]) -> list[str]:
+    """The label-free report's headline per model, and where it is."""
+    lines = [f"## Label-free shift report: [{SHIFT_MD}]({SHIFT_MD})", ""]
+    for name, shift in summary["shift"]["models"].items():
+        drift = shift["drift"]
+        verdict = (
+            shift["reference_note"]
+            if drift is None
+            else f"drift score {drift['score']:.3f} ({'ALARM' if drift['alarm'] else 'ok'}, "
+            f"alarm at {drift['level']:g})"
+        )
+        lines.append(
+            f"- **{name}**: {shift['frames']} frames, {shift['cherries']} cherries, "
+            f"maybe rate {_percent(shift['maybe_rate'])}; {verdict}"
+        )
+    return [*lines, ""]
+
+
+def _latency_lines(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        "Latency: each image published (replay) to its decisions received.",
+        "",
+        "| model | decisions | p50 ms | p95 ms | p99 ms | max ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, stats in summary["latency"].items():
+        lines.append(
+            f"| {name} | {stats['count']} | {stats['p50_ms']:.1f} | {stats['p95_ms']:.1f}"
+            f" | {stats['p99_ms']:.1f} | {stats['max_ms']:.1f} |"
+        )
+    return [*lines, "", f"![latency]({LATENCY_PNG})", ""]
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -181,8 +247,3 @@ def _latencies(
     else:
         found = {"all": np.asarray(latency, float)}
     return {name: values for name, values in found.items() if len(values)}
-
-
-def slug(name: str) -> str:
-    """``name`` as a file-name part (model labels in plot and record file names)."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "model"

@@ -143,16 +143,40 @@ def render_dataset(
     Crop ``i`` depends only on (seed, i): adding classes or changing counts reshuffles, but the
     same arguments always give the same pixels.
     """
+    labels = dataset_labels(per_class, classes, seed, maybe_share)
+    return render_crops(labels, np.arange(len(labels)), classes, seed, size, style), labels
+
+
+def dataset_labels(
+    per_class: int | Mapping[str, int],
+    classes: Sequence[str] = CLASSES,
+    seed: int = 0,
+    maybe_share: float | None = None,
+) -> np.ndarray:
+    """The (N,) labels :func:`render_dataset` draws, without rendering a crop."""
     counts = class_counts(classes, per_class, maybe_share)
     labels = np.concatenate(
         [np.full(counts[name], index, np.int64) for index, name in enumerate(classes)]
     )
     np.random.default_rng(seed).shuffle(labels)
-    crops = np.empty((len(labels), size, size, 3), np.uint8)
-    for index, label in enumerate(labels):
-        rng = np.random.default_rng([seed, index])
-        crops[index] = render_crop(classes[label], rng, size, style)
-    return crops, labels
+    return labels
+
+
+def render_crops(
+    labels: np.ndarray,
+    indices: Sequence[int] | np.ndarray,
+    classes: Sequence[str] = CLASSES,
+    seed: int = 0,
+    size: int = CROP_SIZE,
+    style: SynthStyle | None = None,
+) -> np.ndarray:
+    """Crops ``indices`` of the dataset whose labels are ``labels`` (:func:`render_dataset`'s
+    pixels: crop ``i`` depends only on (seed, i)), so one split renders without the rest."""
+    crops = np.empty((len(indices), size, size, 3), np.uint8)
+    for row, index in enumerate(indices):
+        rng = np.random.default_rng([seed, int(index)])
+        crops[row] = render_crop(classes[labels[index]], rng, size, style)
+    return crops
 
 
 def render_frame(

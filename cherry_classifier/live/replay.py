@@ -459,6 +459,10 @@ def print_verdict(outcome: ReplayOutcome, info: ModelInfo) -> None:
             f"{overall['clean_yield']:.3f}, maybe rate {overall['maybe_rate']:.3f}, "
             f"labelled cherries not found {sum(overall['missed_labels'].values())}"
         )
+    else:
+        from cherry_classifier.evaluation.shift_report import labels_missing_message
+
+        print(f"\n{labels_missing_message(records)}")
     summary = outcome.summary()
     latency = summary["latency_s"]
     timing = (

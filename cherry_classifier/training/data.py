@@ -32,7 +32,12 @@ from torch.utils.data import Dataset, Sampler
 from cherry_classifier.core.contract import DEFAULT_INTERPOLATION, INPUT_SIZE_PX
 from cherry_classifier.core.preprocess import resize_crop
 from cherry_classifier.evaluation.dataset import SPLITS, Split, read_class_samples
-from cherry_classifier.evaluation.synthetic import SynthStyle, render_dataset
+from cherry_classifier.evaluation.synthetic import (
+    SynthStyle,
+    dataset_labels,
+    render_crops,
+    render_dataset,
+)
 from cherry_classifier.training.augment import AugmentConfig, augment
 
 LOGGER = logging.getLogger(__name__)
@@ -109,22 +114,45 @@ def stratified_split(
     pool: Split, val_share: float, test_share: float, seed: int
 ) -> dict[str, Split]:
     """Seeded split keeping each class's share in train, val and test."""
+    out = {}
+    for split, chosen in split_indices(pool.labels, val_share, test_share, seed).items():
+        names = [pool.names[i] for i in chosen] if pool.names else None
+        out[split] = Split(pool.crops[chosen], pool.labels[chosen], names)
+    return out
+
+
+def split_indices(
+    labels: np.ndarray, val_share: float, test_share: float, seed: int
+) -> dict[str, np.ndarray]:
+    """The sorted pool indices of each split (:func:`stratified_split`'s choice)."""
     if not (0 < val_share < 1 and 0 < test_share < 1 and val_share + test_share < 1):
         raise ValueError(f"bad shares: val {val_share}, test {test_share}")
     rng = np.random.default_rng([seed, 7919])
     parts: dict[str, list[int]] = {split: [] for split in SPLITS}
-    for label in np.unique(pool.labels):
-        index = rng.permutation(np.flatnonzero(pool.labels == label))
+    for label in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == label))
         n_val, n_test = round(len(index) * val_share), round(len(index) * test_share)
         parts["val"] += index[:n_val].tolist()
         parts["test"] += index[n_val : n_val + n_test].tolist()
         parts["train"] += index[n_val + n_test :].tolist()
-    out = {}
-    for split, indices in parts.items():
-        chosen = np.array(sorted(indices), np.int64)
-        names = [pool.names[i] for i in chosen] if pool.names else None
-        out[split] = Split(pool.crops[chosen], pool.labels[chosen], names)
-    return out
+    return {split: np.array(sorted(indices), np.int64) for split, indices in parts.items()}
+
+
+def synthetic_split(
+    per_class: int,
+    classes: Sequence[str],
+    seed: int,
+    val_share: float,
+    test_share: float,
+    split: str,
+    size: int = INPUT_SIZE_PX,
+    maybe_share: float | None = None,
+) -> Split:
+    """One split of :func:`synthetic_splits`, the same pixels, rendering only that split."""
+    labels = dataset_labels(per_class, classes, seed, maybe_share)
+    chosen = split_indices(labels, val_share, test_share, seed)[split]
+    crops = render_crops(labels, chosen, classes, seed, size, SynthStyle())
+    return Split(crops, labels[chosen])
 
 
 class AugmentedCrops(Dataset):

@@ -1,7 +1,9 @@
 """What a finished run leaves behind for the node, the old detector and other runtimes.
 
 - the bundle (``core.bundle.save_bundle``: denormal-free weights, manifest with temperature,
-  thresholds and provenance, a named golden set covering every decided label);
+  thresholds and provenance, a named golden set covering every decided label) and its
+  reference distribution (``core.drift``: the validation split's decided label shares and
+  P(pit) histogram, ``reference.json``);
 - its low-precision variants, gated and recorded by ``core.variants.export_variants``;
 - ``params.yaml``: the node's parameters with the tuned thresholds;
 - ``model.onnx``: fp32 ONNX (``core.onnx_export.export_onnx``; input ``input`` N x C x S x S,
@@ -25,6 +27,7 @@ from torch import nn
 from cherry_classifier.core.bundle import ModelBundle, flush_denormals, save_bundle
 from cherry_classifier.core.contract import INPUT_SIZE_PX, LAYER_ORDER, LINE_CLASSES
 from cherry_classifier.core.decision import Thresholds, softmax
+from cherry_classifier.core.drift import ReferenceDistribution, write_reference
 from cherry_classifier.core.golden import MAX_GOLDEN_CROPS, select_golden
 from cherry_classifier.core.manifest import ModelManifest
 from cherry_classifier.core.onnx_export import export_onnx
@@ -70,6 +73,24 @@ def write_bundle(
         for k, v in model.state_dict().items()
     }
     return save_bundle(folder, cpu_model, manifest, golden=golden)
+
+
+def write_validation_reference(
+    folder: Path, bundle: ModelBundle, val: Any, val_logits: np.ndarray
+) -> ReferenceDistribution:
+    """``folder/reference.json`` from the validation split (``val``: crops' true ``labels``)
+    decided with the bundle's temperature and thresholds, as the node will decide."""
+    manifest = bundle.manifest
+    reference = ReferenceDistribution.from_probabilities(
+        softmax(val_logits, manifest.temperature),
+        manifest.class_names,
+        manifest.thresholds,
+        bundle.model_id,
+        f"validation split ({len(val_logits)} crops) of the training run",
+        [manifest.class_names[int(label)] for label in val.labels],
+    )
+    write_reference(folder, reference)
+    return reference
 
 
 def write_variants(

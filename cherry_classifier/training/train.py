@@ -75,6 +75,7 @@ from cherry_classifier.training.export import (
     write_onnx,
     write_params,
     write_production_state_dict,
+    write_validation_reference,
     write_variants,
 )
 from cherry_classifier.training.multiseed import run_seeds
@@ -382,6 +383,7 @@ class Fitted:
     val: ModelMetrics
     test: ModelMetrics
     test_logits: np.ndarray
+    val_logits: np.ndarray
 
 
 @dataclass
@@ -412,7 +414,7 @@ def finish(
         config, splits, data_description, best_epoch, epochs_run, fitted, context.device
     )
     final = config.manifest(fitted.fit.temperature, fitted.choice.thresholds, provenance)
-    exported = export_run(config, model, final, splits, fitted.test_logits)
+    exported = export_run(config, model, final, splits, fitted.test_logits, fitted.val_logits)
     report = build_report(
         config, model, exported, provenance, fitted, train_seconds, context.device
     )
@@ -463,7 +465,7 @@ def fit_and_test(
     val_metrics = evaluate_logits(val_logits, val.labels, names, **scoring)
     test_logits = predict_logits(model, test.crops, manifest, device, batch)
     test_metrics = evaluate_logits(test_logits, test.labels, names, **scoring)
-    return Fitted(fit, choice, val_metrics, test_metrics, test_logits)
+    return Fitted(fit, choice, val_metrics, test_metrics, test_logits, val_logits)
 
 
 def build_provenance(
@@ -515,9 +517,10 @@ def export_run(
     final: ModelManifest,
     splits: dict[str, Split],
     test_logits: np.ndarray,
+    val_logits: np.ndarray | None = None,
 ) -> Exported:
-    """The bundle (golden: test crops of every decided label), its variants, params, ONNX, bare
-    state_dict."""
+    """The bundle (golden: test crops of every decided label; reference distribution: the
+    validation split's), its variants, params, ONNX, bare state_dict."""
     out, export = Path(config.run.out_dir), config.export
     test = splits["test"]
     bundle_dir = bundle_folder(config)
@@ -525,12 +528,16 @@ def export_run(
         bundle_dir, model, final, test.crops, test_logits, test.labels, export.golden_crops
     )
     LOGGER.info("bundle %s written to %s", bundle.model_id, bundle_dir)
+    if val_logits is not None:
+        reference = write_validation_reference(bundle_dir, bundle, splits["val"], val_logits)
+        LOGGER.info("reference distribution: %s", reference.summary())
     calibration_crops = splits["train"].crops[: export.calibration_crops]
     variants = write_variants(
         bundle_dir, calibration_crops, test.crops, test.labels, export.variants
     )
     files = {
-        f"{bundle_dir.name}/": "the bundle (manifest.yaml, weights.pt, golden.npz, variants/)",
+        f"{bundle_dir.name}/": "the bundle (manifest.yaml, weights.pt, golden.npz, "
+        "reference.json, variants/)",
         PARAMS_FILE: "node parameters with the tuned thresholds",
         METRICS_FILE: "per-epoch metrics (JSON lines)",
         CONFIG_FILE: "the resolved training config",

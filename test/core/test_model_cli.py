@@ -257,3 +257,30 @@ def test_verify_refuses_hostile_bundle_files(small_bundle, tmp_path, capsys, spo
     spoil(copy)
     assert main(["verify", str(copy), "--threads", THREADS]) == 1
     assert reason in capsys.readouterr().err
+
+
+def test_import_with_crops_writes_the_reference_and_without_says_drift_is_off(
+    resnet50_three, small_bundle, capsys
+):
+    from cherry_classifier.core.drift import NO_REFERENCE, read_reference
+
+    bundle = load_bundle(resnet50_three)
+    reference = read_reference(resnet50_three, bundle.model_id)
+    assert reference.crops == 3 * PER_CLASS
+    assert reference.true_label_counts == {name: PER_CLASS for name in THREE}
+    assert "labelled crops" in reference.source
+    small, _ = small_bundle
+    assert read_reference(small) is None
+    assert main(["verify", str(small)]) == 0
+    assert f"note: {NO_REFERENCE}" in capsys.readouterr().out
+
+
+def test_reference_command_writes_the_reference_from_labelled_crops(small_bundle, tmp_path):
+    from cherry_classifier.core.drift import read_reference
+
+    bundle, crops = small_bundle
+    copy = tampered_copy(bundle, tmp_path / "copy")
+    assert main(["reference", str(copy), "--crops", str(crops), "--threads", THREADS]) == 0
+    reference = read_reference(copy, load_bundle(copy).model_id)
+    assert reference.crops == 3 * PER_CLASS
+    assert main(["reference", str(copy), "--training-validation"]) == 1  # imported: no config

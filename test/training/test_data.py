@@ -133,3 +133,12 @@ def test_dataset_kind_comes_from_the_synthetic_and_capture_markers(tmp_path):
     assert dataset_kind(real) == "real"
     (synthetic / CAPTURE_INDEX).write_text("")  # crops captured from the line added
     assert dataset_kind(synthetic) == "mixed"
+
+
+def test_one_synthetic_split_renders_the_same_crops_as_the_whole_pool():
+    from cherry_classifier.training.data import synthetic_split, synthetic_splits
+
+    whole = synthetic_splits(6, ("clean", "maybe", "pit"), 2, 0.3, 0.3, 32, maybe_share=0.2)
+    val = synthetic_split(6, ("clean", "maybe", "pit"), 2, 0.3, 0.3, "val", 32, maybe_share=0.2)
+    assert np.array_equal(val.crops, whole["val"].crops)
+    assert np.array_equal(val.labels, whole["val"].labels)

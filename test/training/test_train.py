@@ -12,6 +12,7 @@ import yaml
 
 from cherry_classifier.core.classifier import Classifier
 from cherry_classifier.core.decision import softmax
+from cherry_classifier.core.drift import read_reference
 from cherry_classifier.evaluation.comparison import format_table
 from cherry_classifier.evaluation.synthetic import render_dataset
 from cherry_classifier.training.compare import compare
@@ -71,6 +72,11 @@ def test_three_class_model_learns_and_exports_a_loadable_bundle(three_class_run)
     assert manifest.provenance["test_metrics"]["accuracy"] == test["accuracy"]
     assert manifest.variants["onnxruntime"]["accepted"]
     assert "decision_agreement" in manifest.variants["int8"]
+    reference = read_reference(bundle, classifier.model_id)  # the validation split's
+    assert reference.crops == manifest.provenance["split_sizes"]["val"]
+    assert reference.thresholds == manifest.thresholds
+    decided_maybe = reference.label_counts["maybe"] / reference.crops
+    assert decided_maybe == pytest.approx(manifest.provenance["val_metrics"]["maybe_rate"])
 
     lines = (out / "metrics.jsonl").read_text().splitlines()
     record = json.loads(lines[-1])
