@@ -45,6 +45,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from cherry_classifier.core.contract import CROP_SIZE_PX, InputContract
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
 from cherry_classifier.core.engine import (
+    Arrival,
     EngineConfig,
     FrameJob,
     FrameResult,
@@ -430,9 +431,10 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
-                if not self._admit(message, source, compressed):
-                    return
-                self._handle_image(message, source, layer, compressed)
+                with self._engine.arriving() as arrival:  # crops waiting may be held for it
+                    if not self._admit(message, source, compressed):
+                        return
+                    self._handle_image(message, source, layer, compressed, arrival)
             except ImageFormatError as error:
                 kind = "corrupt_compressed" if compressed else "bad_image"
                 self._input_fault(source, InputFault(kind, str(error)))
@@ -450,10 +452,11 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
-                frame_id, layers = layers_of_image_set(message)
-                joined = self._join(source, frame_id, layers)
-                if joined is not None:
-                    self._submit(source, joined.header, joined.image, joined.trigger)
+                with self._engine.arriving() as arrival:  # crops waiting may be held for it
+                    frame_id, layers = layers_of_image_set(message)
+                    joined = self._join(source, frame_id, layers)
+                    if joined is not None:
+                        self._submit(source, joined.header, joined.image, arrival, joined.trigger)
             except Exception as error:  # never raise out of a callback
                 reason = f"unexpected {type(error).__name__}: {error}"
                 self._input_fault(source, InputFault("internal_error", reason))
@@ -505,21 +508,25 @@ class ClassifierNode(Node):
         else:
             logger.warning(f"accepted an image on {source} despite {line}")
 
-    def _handle_image(self, message: Any, source: str, layer: str | None, compressed: bool) -> None:
+    def _handle_image(
+        self, message: Any, source: str, layer: str | None, compressed: bool, arrival: Arrival
+    ) -> None:
         image = decode_image(message, compressed)
         if layer is None:
-            self._submit(source, message.header, image)
+            self._submit(source, message.header, image, arrival)
             return
         with self._layer_lock:  # callbacks of several layer topics run concurrently
             joined = self._pipeline.add_layer(layer, message.header, image)
         if joined is not None:
-            self._submit(self._layer_source(), joined.header, joined.image)
+            self._submit(self._layer_source(), joined.header, joined.image, arrival)
 
     def _layer_source(self) -> str:
         return ",".join(s.topic_name for s in self._input_subscriptions)
 
-    def _submit(self, source: str, header: Any, image: np.ndarray, trigger: Any = None) -> None:
-        self._engine.submit(self._job(source, header, image, trigger))
+    def _submit(
+        self, source: str, header: Any, image: np.ndarray, arrival: Arrival, trigger: Any = None
+    ) -> None:
+        arrival.submit(self._job(source, header, image, trigger))
 
     def _job(
         self, source: str, header: Any, image: np.ndarray, trigger: Any, keep_image: bool = False
@@ -540,15 +547,18 @@ class ClassifierNode(Node):
         """Detectionhdr: one trigger's layers in, the line's cherries out (same engine)."""
         source = self._detect_source
         try:
-            frame_id, layers = layers_of_detect_request(request)
-            joined = self._join(source, frame_id, layers)
-            if joined is None:
-                return response  # refused and counted: no cherries
-            job = self._job(source, joined.header, joined.image, joined.trigger, keep_image=True)
-            pending = PendingDetect(job, threading.Event())
-            with self._detect_lock:
-                self._detect_pending[id(job)] = pending
-            self._engine.submit(job)
+            with self._engine.arriving() as arrival:  # crops waiting may be held for it
+                frame_id, layers = layers_of_detect_request(request)
+                joined = self._join(source, frame_id, layers)
+                if joined is None:
+                    return response  # refused and counted: no cherries
+                job = self._job(
+                    source, joined.header, joined.image, joined.trigger, keep_image=True
+                )
+                pending = PendingDetect(job, threading.Event())
+                with self._detect_lock:
+                    self._detect_pending[id(job)] = pending
+                arrival.submit(job)
             if not pending.done.wait(DETECT_TIMEOUT_S):
                 with self._detect_lock:
                     self._detect_pending.pop(id(job), None)
