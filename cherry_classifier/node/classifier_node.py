@@ -53,6 +53,7 @@ from cherry_classifier.core.engine import (
     fault_injection_from_env,
 )
 from cherry_classifier.core.model_paths import default_models_dir
+from cherry_classifier.core.stage_times import StageTimes
 from cherry_classifier.imaging.conversion import ImageFormatError, array_to_image_fields
 from cherry_classifier.imaging.image_set import (
     ImageSetError,
@@ -147,6 +148,7 @@ class ClassifierNode(Node):
         self._model_path = ""
         self._model_error = ""
         self._diagnostics_state = DiagnosticsState()
+        self._stage_times = StageTimes()
 
         self._decisions_pub = self._output_publisher(CherryDecisionArray, "~/decisions", 10)
         latched = QoSProfile(
@@ -431,10 +433,11 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
+                stages = {"transfer": self._transfer_s(message.header)}
                 with self._engine.arriving() as arrival:  # crops waiting may be held for it
                     if not self._admit(message, source, compressed):
                         return
-                    self._handle_image(message, source, layer, compressed, arrival)
+                    self._handle_image(message, source, layer, compressed, arrival, stages)
             except ImageFormatError as error:
                 kind = "corrupt_compressed" if compressed else "bad_image"
                 self._input_fault(source, InputFault(kind, str(error)))
@@ -452,11 +455,18 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
+                entered = time.perf_counter()
                 with self._engine.arriving() as arrival:  # crops waiting may be held for it
                     frame_id, layers = layers_of_image_set(message)
                     joined = self._join(source, frame_id, layers)
                     if joined is not None:
-                        self._submit(source, joined.header, joined.image, arrival, joined.trigger)
+                        stages = {
+                            "transfer": self._transfer_s(joined.header),
+                            "conversion": time.perf_counter() - entered,
+                        }
+                        self._submit(
+                            source, joined.header, joined.image, arrival, stages, joined.trigger
+                        )
             except Exception as error:  # never raise out of a callback
                 reason = f"unexpected {type(error).__name__}: {error}"
                 self._input_fault(source, InputFault("internal_error", reason))
@@ -509,29 +519,53 @@ class ClassifierNode(Node):
             logger.warning(f"accepted an image on {source} despite {line}")
 
     def _handle_image(
-        self, message: Any, source: str, layer: str | None, compressed: bool, arrival: Arrival
+        self,
+        message: Any,
+        source: str,
+        layer: str | None,
+        compressed: bool,
+        arrival: Arrival,
+        stages: dict[str, float],
     ) -> None:
+        entered = time.perf_counter()
         image = decode_image(message, compressed)
         if layer is None:
-            self._submit(source, message.header, image, arrival)
+            stages["conversion"] = time.perf_counter() - entered
+            self._submit(source, message.header, image, arrival, stages)
             return
         with self._layer_lock:  # callbacks of several layer topics run concurrently
             joined = self._pipeline.add_layer(layer, message.header, image)
-        if joined is not None:
-            self._submit(self._layer_source(), joined.header, joined.image, arrival)
+        if joined is not None:  # the last layer's transfer and conversion (with the stacking)
+            stages["conversion"] = time.perf_counter() - entered
+            self._submit(self._layer_source(), joined.header, joined.image, arrival, stages)
+
+    def _transfer_s(self, header: Any) -> float:
+        """Seconds from the header stamp (the camera's clock, this host's) to now."""
+        stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+        return self.get_clock().now().nanoseconds * 1e-9 - stamp
 
     def _layer_source(self) -> str:
         return ",".join(s.topic_name for s in self._input_subscriptions)
 
     def _submit(
-        self, source: str, header: Any, image: np.ndarray, arrival: Arrival, trigger: Any = None
+        self,
+        source: str,
+        header: Any,
+        image: np.ndarray,
+        arrival: Arrival,
+        stages: dict[str, float],
+        trigger: Any = None,
     ) -> None:
-        arrival.submit(self._job(source, header, image, trigger))
+        job = self._job(source, header, image, trigger)
+        job.stages_s.update(stages)
+        arrival.submit(job)
 
     def _job(
         self, source: str, header: Any, image: np.ndarray, trigger: Any, keep_image: bool = False
     ) -> FrameJob:
+        entered = time.perf_counter()
         crops, regions = self._pipeline.crops(image)
+        localizing = time.perf_counter() - entered
         keep_image = keep_image or self._debug_pub.get_subscription_count() > 0
         return FrameJob(
             source=source,
@@ -540,6 +574,7 @@ class ClassifierNode(Node):
             header=header,
             image=image if keep_image else None,
             trigger=trigger,
+            stages_s={"localizing": localizing},
         )
 
     # -- the old detector's service ----------------------------------------------------------
@@ -590,6 +625,20 @@ class ClassifierNode(Node):
 
     # -- outputs -----------------------------------------------------------------------------
     def _publish_result(self, result: FrameResult) -> None:
+        entered = time.perf_counter()
+        self._publish_decisions(result)
+        stages = dict(result.job.stages_s)
+        stages.update(queue_wait=result.queue_wait_s, inference=result.inference_s)
+        stages["publish"] = time.perf_counter() - entered
+        stages["in_node"] = (
+            stages.get("conversion", 0.0)
+            + stages.get("localizing", 0.0)
+            + result.latency_s
+            + stages["publish"]
+        )
+        self._stage_times.record(stages)
+
+    def _publish_decisions(self, result: FrameResult) -> None:
         self._decisions_pub.publish(messages.decision_array_msg(result))
         pending = self._take_pending_detect(result.job)
         if pending is not None:  # a Detectionhdr call: answered there, not on the topic
@@ -663,6 +712,7 @@ class ClassifierNode(Node):
             debug_image_subscribers=self._debug_pub.get_subscription_count(),
             demo_model_warning=model.manifest.demo_model_warning() if model is not None else "",
             training_data=model.manifest.training_data_summary() if model is not None else "",
+            stage_ms=self._stage_times.percentiles_ms(),
         )
         name = self.get_fully_qualified_name()
         array = DiagnosticArray(status=self._diagnostics_state.update(report, name))
