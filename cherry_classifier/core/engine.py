@@ -35,7 +35,8 @@ variable), re-reading the clock each time it wakes.
 Test-only fault injection: ``CHERRY_FAULT_INJECTION="inference_failure:every=N"`` in the
 environment (read by :func:`fault_injection_from_env`, which the node calls at start-up) makes
 every N-th inference batch raise, to prove the fail-safe path in a real process. Never set it on
-a sorting line.
+a sorting line. Likewise ``CHERRY_INFERENCE_DELAY_MS=N`` (:func:`inference_delay_from_env`)
+makes every batch take N ms longer, so that a test in another process can see frames queued.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class FrameResult:
 
 
 FAULT_INJECTION_VAR = "CHERRY_FAULT_INJECTION"
+INFERENCE_DELAY_VAR = "CHERRY_INFERENCE_DELAY_MS"
 DROP_QUEUE_FULL = "queue full"
 DROP_TOO_OLD = "too old"
 DROP_INTERNAL_ERROR = "internal error"
@@ -112,6 +114,7 @@ class EngineConfig:
     fail_safe_label: int = 1  # MAYBE: a person looks at what the model could not decide
     max_frame_age_s: float | None = None  # None: no deadline (offline tools decide everything)
     fail_every_nth_batch: int = 0  # TEST ONLY: make every N-th batch raise (0: never)
+    inference_delay_s: float = 0.0  # TEST ONLY: every batch takes this much longer (real time)
     clock: Callable[[], float] = time.monotonic  # seconds; injected by tests (a fake clock)
 
 
@@ -130,6 +133,21 @@ def fault_injection_from_env(environ: dict[str, str] | None = None) -> int:
             f"{FAULT_INJECTION_VAR}={value!r}: expected 'inference_failure:every=N' with N >= 1"
         )
     return int(number)
+
+
+def inference_delay_from_env(environ: dict[str, str] | None = None) -> float:
+    """TEST ONLY: seconds from ``CHERRY_INFERENCE_DELAY_MS=N``, else 0 (a malformed value raises
+    ValueError)."""
+    value = (os.environ if environ is None else environ).get(INFERENCE_DELAY_VAR, "").strip()
+    if not value:
+        return 0.0
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        milliseconds = -1.0
+    if not 0.0 <= milliseconds <= 60_000.0:
+        raise ValueError(f"{INFERENCE_DELAY_VAR}={value!r}: expected milliseconds in 0..60000")
+    return milliseconds / 1000.0
 
 
 class InjectedFaultError(RuntimeError):
@@ -548,6 +566,8 @@ class InferenceEngine:
             return np.full((len(crops), num_classes), np.nan, np.float32), True
         started = self._clock()
         self._batches_started += 1
+        if self._config.inference_delay_s:
+            time.sleep(self._config.inference_delay_s)  # TEST ONLY: a slow batch, on purpose
         every = self._config.fail_every_nth_batch
         try:
             if every and self._batches_started % every == 0:

@@ -51,6 +51,7 @@ from cherry_classifier.core.engine import (
     FrameResult,
     InferenceEngine,
     fault_injection_from_env,
+    inference_delay_from_env,
 )
 from cherry_classifier.core.model_paths import default_models_dir
 from cherry_classifier.core.stage_times import StageTimes
@@ -120,6 +121,7 @@ class ClassifierNode(Node):
             raise ValueError(f"{type(error).__name__}: {error}") from error
         check_startup(values)
         self._fault_every = fault_injection_from_env()
+        self._inference_delay_s = inference_delay_from_env()
         self._input_mode: str = self._param("input_mode")
         self._crop_size: int = self._param("crop_size")
         self._fail_safe_label = LABEL_NAMES.index(self._param("fail_safe_label"))
@@ -179,6 +181,7 @@ class ClassifierNode(Node):
                 fail_safe_label=self._fail_safe_label,
                 max_frame_age_s=self._param("max_frame_age_ms") / 1000.0 or None,
                 fail_every_nth_batch=self._fault_every,
+                inference_delay_s=self._inference_delay_s,
             ),
             on_result=self._publish_result,
             on_drop=self._on_drop,
@@ -195,6 +198,10 @@ class ClassifierNode(Node):
         self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
         self._engine.start()
         self._publish_model_info()
+        if self._inference_delay_s:
+            self.get_logger().warning(
+                f"TEST ONLY: every inference batch takes {self._inference_delay_s:.3f} s longer"
+            )
         if self._fault_every:
             self.get_logger().warning(
                 f"TEST ONLY fault injection: every {self._fault_every}th inference batch fails"
@@ -318,8 +325,15 @@ class ClassifierNode(Node):
             f"model {classifier.model_id} ({classifier.manifest.architecture}, "
             f"classes {', '.join(classifier.manifest.class_names)}) from {classifier.path}"
         )
+        self._log_backend(classifier)
         self._warn_if_demo_model(classifier)
         return classifier
+
+    def _log_backend(self, classifier: Any) -> None:
+        """Which backend runs the model and, for ``backend: auto``, why that one."""
+        choice = getattr(classifier, "choice", None)
+        detail = choice.describe() if choice is not None else "as configured"
+        self.get_logger().info(f"backend {classifier.backend_name} ({detail})")
 
     def _warn_if_demo_model(self, classifier: Any) -> None:
         """Say at WARN, each time one starts answering, that a demo model is not for sorting."""
@@ -366,6 +380,7 @@ class ClassifierNode(Node):
                 f"swapped {response.previous_model_id or 'none'} -> {classifier.model_id}"
             )
             self.get_logger().info(response.message)
+            self._log_backend(classifier)
             self._warn_if_demo_model(classifier)
             self._publish_model_info()
             return response

@@ -110,7 +110,8 @@ PARAMETERS: dict[str, Spec] = {
     ),
     "backend": Spec(
         "eager",
-        "inference backend: eager, torchscript, onnxruntime or a low-precision variant",
+        "inference backend: auto (the fastest accepted variant this CPU runs, logged with "
+        "why), eager, torchscript, onnxruntime or a low-precision variant",
         ParameterType.PARAMETER_STRING,
         choices=BACKENDS,
     ),

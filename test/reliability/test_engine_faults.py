@@ -23,6 +23,7 @@ from cherry_classifier.core.engine import (
     FrameJob,
     InferenceEngine,
     fault_injection_from_env,
+    inference_delay_from_env,
 )
 from test.engine.test_engine import Manifest, crop
 
@@ -232,6 +233,14 @@ def test_fault_injection_is_off_by_default_and_fails_every_nth_batch_when_asked(
     engine.stop()
     assert [bool(r.fail_safe[0]) for r in collector.results] == [False, True] * 3
     assert engine.stats.snapshot()["last_failure"].startswith("InjectedFaultError")
+
+
+def test_the_test_only_inference_delay_is_off_by_default_and_checked():
+    assert inference_delay_from_env({}) == 0.0
+    assert inference_delay_from_env({"CHERRY_INFERENCE_DELAY_MS": "250"}) == 0.25
+    for bad in ("-1", "fast", "60001"):
+        with pytest.raises(ValueError, match="CHERRY_INFERENCE_DELAY_MS"):
+            inference_delay_from_env({"CHERRY_INFERENCE_DELAY_MS": bad})
 
 
 def test_accounting_is_exact_with_many_producers_swaps_failures_and_deadline_drops():
