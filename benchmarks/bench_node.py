@@ -25,9 +25,11 @@ each phase. The driver's own CPU (publishing, receiving) is printed per phase, a
 core. Memory is the node process's RSS (psutil) at the start and end of each phase and the
 largest sampled during it.
 
-``--model``: a bundle folder (e.g. one that ``benchmarks/bench_core.py --work-dir DIR`` trained
-and gated: ``DIR/resnet50``), a name inside the package's models folder (``default``), or, with
-``--architecture``, a random-weight model of that architecture (speed only).
+``--model``: a bundle folder with a golden set (the node requires one; e.g. one that
+``benchmarks/bench_core.py --work-dir DIR`` trained and gated, ``DIR/resnet50``, after
+``cherry_dev.golden_sets.write_golden_set``), a name inside the package's models folder
+(``default``), or, with ``--architecture``, a random-weight model of that architecture (speed
+only).
 """
 
 from __future__ import annotations
@@ -377,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
 
         wait_until(sender.matched, 120, spin, "the classifier to subscribe")
         wait_until(lambda: INFERENCE_STATUS in statuses, 60, spin, "the node's diagnostics")
+        if statuses[INFERENCE_STATUS].get("model_id", "none") == "none":  # fail-safe only
+            print(f"the node runs no model (see {log_path}); nothing to measure", file=sys.stderr)
+            return 2
         spin(2.0)
         print(
             f"model {model_path} in {models}, backend {args.backend}, input mode "
