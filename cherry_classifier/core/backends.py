@@ -5,14 +5,20 @@
 - ``onnxruntime``: ONNX Runtime fp32 (exported in memory or the bundle's ``fp32.onnx``).
 - ``int8``: ONNX Runtime on the bundle's statically quantised ``int8.onnx`` (QDQ, per-channel).
 - ``bf16``: torch eager in bfloat16 (oneDNN; fast only with AVX512-BF16/AMX).
+- ``openvino_int8``: OpenVINO on the bundle's int8 QDQ ONNX (the same calibration as ``int8``;
+  VNNI/AMX int8 kernels), fp32 for the layers left unquantised.
+- ``openvino_bf16``: OpenVINO on the fp32 ONNX with the bf16 inference precision hint (AMX-BF16).
+- ``auto``: the best accepted variant this CPU and this install can run (``core.backend_choice``).
 
 Which backend a bundle may use is decided in ``core.classifier``: the low-precision ones only
-with an accepted variant (``core.variants``).
+with an accepted variant (``core.variants``). OpenVINO is imported lazily: everything else works
+without it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from pathlib import Path
 from typing import Protocol
@@ -25,8 +31,19 @@ from cherry_classifier.core.onnx_export import INPUT_NAME, OUTPUT_NAME
 
 LOGGER = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "torchscript", "onnxruntime", "int8", "bf16")
-LOW_PRECISION_BACKENDS = ("int8", "bf16")
+AUTO = "auto"
+BACKENDS = (
+    AUTO,
+    "eager",
+    "torchscript",
+    "onnxruntime",
+    "int8",
+    "bf16",
+    "openvino_int8",
+    "openvino_bf16",
+)
+LOW_PRECISION_BACKENDS = ("int8", "bf16", "openvino_int8", "openvino_bf16")
+OPENVINO_BACKENDS = ("openvino_int8", "openvino_bf16")
 
 
 class Backend(Protocol):
@@ -103,6 +120,48 @@ class OnnxRuntimeBackend:
     def logits(self, batch: torch.Tensor) -> np.ndarray:
         array = np.ascontiguousarray(batch.contiguous().numpy(), dtype=np.float32)
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: array})[0].astype(np.float32)
+
+
+class OpenVinoBackend:
+    """An OpenVINO CPU model compiled for latency: ``inference_precision`` "f32" or "bf16"
+    (int8 comes from the model's own QDQ nodes), ``num_threads`` threads (None: all cores)."""
+
+    def __init__(
+        self,
+        model: bytes | Path,
+        num_threads: int | None,
+        name: str,
+        precision: str,
+        inference_precision: str,
+    ) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        source = model.read_bytes() if isinstance(model, Path) else model
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": inference_precision,
+            "INFERENCE_NUM_THREADS": int(num_threads or 0),  # 0: OpenVINO's choice (all cores)
+        }
+        self._compiled = core.compile_model(core.read_model(source), "CPU", config)
+        self._request = self._compiled.create_infer_request()
+        self._output = self._compiled.output(0)
+        self._lock = threading.Lock()  # one request: calls from two threads take turns
+        self.name, self.precision = name, precision
+
+    def logits(self, batch: torch.Tensor) -> np.ndarray:
+        array = np.ascontiguousarray(batch.contiguous().numpy(), dtype=np.float32)
+        with self._lock:
+            result = self._request.infer({0: array})[self._output]
+            return np.array(result, dtype=np.float32)  # a copy: the request reuses its buffer
+
+
+def openvino_available() -> bool:
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def onnxruntime_available() -> bool:

@@ -10,14 +10,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from cherry_classifier.core.backend_choice import BackendChoice, choose_backend
 from cherry_classifier.core.backends import (
+    AUTO,
     BACKENDS,
+    OPENVINO_BACKENDS,
     Backend,
     Bf16Backend,
     EagerBackend,
     OnnxRuntimeBackend,
+    OpenVinoBackend,
     TorchScriptBackend,
     onnxruntime_available,
+    openvino_available,
 )
 from cherry_classifier.core.bundle import ModelBundle, ModelLoadError, load_bundle
 from cherry_classifier.core.cpu import supports_fast_bf16, supports_fast_int8
@@ -42,16 +47,31 @@ class Classifier:
     """Runs one bundle on the CPU with the named backend.
 
     Thread count is process-wide for the torch backends (``torch.set_num_threads``) and per
-    session for ONNX Runtime. Flush-to-zero is switched on; the backend is warmed up here.
+    session for ONNX Runtime and OpenVINO. Flush-to-zero is switched on; the backend is warmed
+    up here. ``backend="auto"``: the fastest accepted variant this CPU (``cpu_flags``, default
+    this machine's) and install run (``core.backend_choice``); ``backend_name`` is the one
+    chosen and ``choice`` says why (logged at INFO). Should the chosen one fail to load, the
+    next one is tried, and the choice says so.
     """
 
-    def __init__(self, bundle: ModelBundle, backend: str = "eager", num_threads: int | None = None):
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        backend: str = "eager",
+        num_threads: int | None = None,
+        cpu_flags: frozenset[str] | None = None,
+    ):
         torch.set_flush_denormal(True)
         if num_threads:
             torch.set_num_threads(num_threads)
         self.bundle = bundle
         self.path: Path | None = bundle.path
-        self.backend: Backend = create_backend(backend, bundle, num_threads)
+        self.choice: BackendChoice | None = None
+        if backend == AUTO:
+            self.backend, self.choice = _auto_backend(bundle, num_threads, cpu_flags)
+            backend = self.choice.backend
+        else:
+            self.backend = create_backend(backend, bundle, num_threads)
         self.backend_name = backend
         self.warm_up()
 
@@ -156,6 +176,8 @@ def create_backend(name: str, bundle: ModelBundle, num_threads: int | None = Non
         if not supports_fast_int8():
             LOGGER.warning("this CPU has no VNNI/AMX int8 instructions: int8 may be slow or off")
         return OnnxRuntimeBackend(path, num_threads, name="int8", precision="int8")
+    if name in OPENVINO_BACKENDS:
+        return _openvino_backend(name, bundle, num_threads)
     if name == "bf16":
         accepted_variant(bundle, "bf16")
         if not supports_fast_bf16():
@@ -165,3 +187,42 @@ def create_backend(name: str, bundle: ModelBundle, num_threads: int | None = Non
             )
         return Bf16Backend(bundle.build())
     raise ValueError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+
+
+def _openvino_backend(name: str, bundle: ModelBundle, num_threads: int | None) -> Backend:
+    if not openvino_available():
+        raise ModelLoadError(f"backend {name!r} needs the openvino package")
+    _, path = accepted_variant(bundle, name)
+    if name == "openvino_int8":
+        if not supports_fast_int8():
+            LOGGER.warning("this CPU has no VNNI/AMX int8 instructions: int8 may be slow")
+        return OpenVinoBackend(path, num_threads, name, "int8", "f32")
+    if not supports_fast_bf16():
+        raise ModelLoadError(
+            f"backend {name!r} needs a CPU with AVX512-BF16 or AMX (emulated bf16 is slower "
+            "than fp32); use openvino_int8, int8 or onnxruntime"
+        )
+    manifest = bundle.manifest
+    onnx = export_onnx(bundle.build(), manifest.input_size, manifest.num_channels)
+    return OpenVinoBackend(onnx, num_threads, name, "bf16", "bf16")
+
+
+def _auto_backend(
+    bundle: ModelBundle, num_threads: int | None, cpu_flags: frozenset[str] | None
+) -> tuple[Backend, BackendChoice]:
+    """The chosen backend, created; one that fails to load is logged and the next one tried."""
+    failed: list[str] = []
+    while True:
+        choice = choose_backend(bundle, cpu_flags, exclude=failed)
+        try:
+            backend = create_backend(choice.backend, bundle, num_threads)
+        except Exception as error:  # eager, the last candidate, raises as any backend would
+            if choice.backend == "eager":
+                raise
+            LOGGER.warning(
+                "backend auto: %s failed to load (%s); trying the next", choice.backend, error
+            )
+            failed.append(choice.backend)
+            continue
+        LOGGER.info("%s", choice.describe())
+        return backend, choice

@@ -1,20 +1,33 @@
-"""What this CPU can do fast: the flags that decide which low-precision backends pay off."""
+"""What this CPU can do fast: the flags that decide which low-precision backends pay off.
+
+Test hook: ``CHERRY_CPUINFO=<file>`` in the environment makes :func:`cpu_flags` read that file
+(cpuinfo format) instead of /proc/cpuinfo, so a test can show how a process behaves on a CPU
+without AMX or VNNI. Never set it on a sorting line.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from pathlib import Path
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+CPUINFO_VAR = "CHERRY_CPUINFO"
 
 
 @functools.cache
 def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    """The CPU feature flags from /proc/cpuinfo, or the file ``CHERRY_CPUINFO`` names (empty
+    where it cannot be read)."""
+    return flags_from(Path(os.environ.get(CPUINFO_VAR) or "/proc/cpuinfo"))
+
+
+def flags_from(cpuinfo: Path) -> frozenset[str]:
+    """The ``flags`` line of a cpuinfo-format file (empty where it cannot be read)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in cpuinfo.read_text().splitlines():
             if line.startswith("flags"):
                 return frozenset(line.split(":", 1)[1].split())
     except OSError:

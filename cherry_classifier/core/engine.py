@@ -1,8 +1,16 @@
 """Batched inference engine: frames of crops in, one result per frame out (ROS-free).
 
 Producers (the node's callbacks, the bag tools) `submit` frames; one worker thread forms batches
-of up to ``max_batch_size`` crops, or whatever has waited ``max_batch_delay_s`` since the oldest
-waiting frame arrived, runs the classifier and hands every completed frame to ``on_result``.
+of up to ``max_batch_size`` crops, runs the classifier and hands every completed frame to
+``on_result``.
+
+Batching never idles: when the worker is free and crops wait, it starts at once. It holds
+crops (at most ``max_batch_delay_s`` after the oldest waiting frame arrived) only while another
+frame is known to be on its way: a producer announces a frame it has started to prepare with
+:meth:`InferenceEngine.arriving` (e.g. another camera's frame in conversion), and the hold ends
+as soon as that frame is submitted or abandoned, or the batch is full. A frame joins a batch
+that already holds crops only if all of its crops fit, so a frame's crops are split only when it
+alone has more than ``max_batch_size`` (and then its batches follow one another without a wait).
 
 Guarantees, which the node and its tests rely on:
 - Bounded memory: at most ``max_queue_frames`` frames wait; beyond that the oldest waiting frame
@@ -27,7 +35,8 @@ variable), re-reading the clock each time it wakes.
 Test-only fault injection: ``CHERRY_FAULT_INJECTION="inference_failure:every=N"`` in the
 environment (read by :func:`fault_injection_from_env`, which the node calls at start-up) makes
 every N-th inference batch raise, to prove the fail-safe path in a real process. Never set it on
-a sorting line.
+a sorting line. Likewise ``CHERRY_INFERENCE_DELAY_MS=N`` (:func:`inference_delay_from_env`)
+makes every batch take N ms longer, so that a test in another process can see frames queued.
 """
 
 from __future__ import annotations
@@ -37,7 +46,8 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,6 +80,7 @@ class FrameJob:
     received: float | None = None  # receipt, on the engine's clock: submit() stamps it if None
     sequence: int = -1
     started: float | None = None  # when its first crops were batched
+    stages_s: dict[str, float] = field(default_factory=dict)  # producer's timings, e.g. conversion
 
 
 @dataclass
@@ -85,9 +96,11 @@ class FrameResult:
     thresholds_version: int
     latency_s: float
     queue_wait_s: float = 0.0  # receipt to the start of inference on its first crops
+    inference_s: float = 0.0  # start of inference on its first crops to its decisions
 
 
 FAULT_INJECTION_VAR = "CHERRY_FAULT_INJECTION"
+INFERENCE_DELAY_VAR = "CHERRY_INFERENCE_DELAY_MS"
 DROP_QUEUE_FULL = "queue full"
 DROP_TOO_OLD = "too old"
 DROP_INTERNAL_ERROR = "internal error"
@@ -101,6 +114,7 @@ class EngineConfig:
     fail_safe_label: int = 1  # MAYBE: a person looks at what the model could not decide
     max_frame_age_s: float | None = None  # None: no deadline (offline tools decide everything)
     fail_every_nth_batch: int = 0  # TEST ONLY: make every N-th batch raise (0: never)
+    inference_delay_s: float = 0.0  # TEST ONLY: every batch takes this much longer (real time)
     clock: Callable[[], float] = time.monotonic  # seconds; injected by tests (a fake clock)
 
 
@@ -119,6 +133,21 @@ def fault_injection_from_env(environ: dict[str, str] | None = None) -> int:
             f"{FAULT_INJECTION_VAR}={value!r}: expected 'inference_failure:every=N' with N >= 1"
         )
     return int(number)
+
+
+def inference_delay_from_env(environ: dict[str, str] | None = None) -> float:
+    """TEST ONLY: seconds from ``CHERRY_INFERENCE_DELAY_MS=N``, else 0 (a malformed value raises
+    ValueError)."""
+    value = (os.environ if environ is None else environ).get(INFERENCE_DELAY_VAR, "").strip()
+    if not value:
+        return 0.0
+    try:
+        milliseconds = float(value)
+    except ValueError:
+        milliseconds = -1.0
+    if not 0.0 <= milliseconds <= 60_000.0:
+        raise ValueError(f"{INFERENCE_DELAY_VAR}={value!r}: expected milliseconds in 0..60000")
+    return milliseconds / 1000.0
 
 
 class InjectedFaultError(RuntimeError):
@@ -237,6 +266,21 @@ def _percentiles_ms(samples: deque[float]) -> dict[str, float]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(values.max())}
 
 
+MAX_WAIT_SLICE_S = 0.05  # the worker re-reads the (possibly injected) clock at least this often
+
+
+class Arrival:
+    """A frame announced as on its way (see :meth:`InferenceEngine.arriving`)."""
+
+    def __init__(self, engine: InferenceEngine) -> None:
+        self._engine = engine
+        self.open = True
+
+    def submit(self, job: FrameJob) -> None:
+        """Submit the announced frame (the hold it caused ends with it)."""
+        self._engine.submit(job, arrival=self)
+
+
 class InferenceEngine:
     """Bounded frame queue + one batching worker thread around a swappable model."""
 
@@ -257,6 +301,7 @@ class InferenceEngine:
         self._thresholds = thresholds.validated()
         self._thresholds_version = 1
         self._waiting: deque[FrameJob] = deque()
+        self._arriving = 0  # frames announced and neither submitted nor abandoned yet
         self._queue_drops: dict[str, int] = {}  # per source: frames lost to a full queue
         self._current: _InProgress | None = None
         self._cond = threading.Condition()
@@ -268,12 +313,38 @@ class InferenceEngine:
         self.stats = EngineStats()
 
     # -- producers ---------------------------------------------------------------------------
-    def submit(self, job: FrameJob) -> None:
+    @contextmanager
+    def arriving(self) -> Iterator[Arrival]:
+        """Announce a frame being prepared: waiting crops may be held (up to the batch delay)
+        for it. Submit it with the yielded arrival's ``submit``; leaving the block without
+        submitting abandons it (a refused image), which ends the hold too."""
+        arrival = Arrival(self)
+        with self._cond:
+            self._arriving += 1
+        try:
+            yield arrival
+        finally:
+            with self._cond:
+                self._close(arrival)
+                self._cond.notify_all()
+
+    @property
+    def frames_arriving(self) -> int:
+        with self._cond:
+            return self._arriving
+
+    def _close(self, arrival: Arrival | None) -> None:
+        if arrival is not None and arrival.open:
+            arrival.open = False
+            self._arriving -= 1
+
+    def submit(self, job: FrameJob, arrival: Arrival | None = None) -> None:
         """Queue a frame; if the queue is full, the busiest source's oldest frame is dropped."""
         dropped: list[FrameJob] = []
         if job.received is None:
             job.received = self._clock()
         with self._cond:
+            self._close(arrival)
             job.sequence = self._sequence
             self._sequence += 1
             self.stats.count(self.stats.frames_in, job.source)
@@ -434,13 +505,15 @@ class InferenceEngine:
             return True  # finish a split frame without waiting
         if self._pending_model is not None:
             return True  # no new frame may start with the old model once a swap is due
+        if self._arriving == 0:
+            return True  # nothing else is coming: holding crops would only idle
         if self._waiting_crops() >= self._config.max_batch_size:
             return True
         return self._clock() - self._oldest_arrival() >= self._config.max_batch_delay_s
 
     def _time_until_due(self) -> float:
         due = self._oldest_arrival() + self._config.max_batch_delay_s
-        return max(0.0005, due - self._clock())
+        return min(MAX_WAIT_SLICE_S, max(0.0005, due - self._clock()))
 
     def _take_slices(self, expired: list[FrameJob]) -> list[tuple[_InProgress, int, int]]:
         slices: list[tuple[_InProgress, int, int]] = []
@@ -451,6 +524,8 @@ class InferenceEngine:
             if self._current is None:
                 if not self._waiting or (slices and self._pending_model is not None):
                     break
+                if slices and len(self._waiting[0].crops) > room:
+                    break  # it would be split across two batches: it starts the next one
                 job = self._waiting.popleft()
                 if max_age is not None and now - job.received > max_age:
                     expired.append(job)
@@ -491,6 +566,8 @@ class InferenceEngine:
             return np.full((len(crops), num_classes), np.nan, np.float32), True
         started = self._clock()
         self._batches_started += 1
+        if self._config.inference_delay_s:
+            time.sleep(self._config.inference_delay_s)  # TEST ONLY: a slow batch, on purpose
         every = self._config.fail_every_nth_batch
         try:
             if every and self._batches_started % every == 0:
@@ -520,6 +597,8 @@ class InferenceEngine:
         decisions = decide(np.nan_to_num(probabilities), class_names, thresholds)
         if fail_safe.any():
             decisions = _with_fail_safe(decisions, fail_safe, self._config.fail_safe_label)
+        now = self._clock()
+        started = frame.job.started if frame.job.started is not None else frame.job.received
         result = FrameResult(
             job=frame.job,
             decisions=decisions,
@@ -528,11 +607,9 @@ class InferenceEngine:
             class_names=class_names,
             thresholds=thresholds,
             thresholds_version=version,
-            latency_s=self._clock() - frame.job.received,
-            queue_wait_s=(
-                frame.job.started if frame.job.started is not None else frame.job.received
-            )
-            - frame.job.received,
+            latency_s=now - frame.job.received,
+            queue_wait_s=started - frame.job.received,
+            inference_s=now - started,
         )
         self.stats.record_result(result)
         frame.completed = True  # counted as decided: from here on it can no longer be dropped

@@ -1,4 +1,5 @@
-"""Export-time variants of a bundle (fp32 ONNX, int8 ONNX, bf16) and the gate they must pass.
+"""Export-time variants of a bundle (fp32 ONNX, int8 ONNX, bf16, and the same int8 ONNX and the
+fp32 graph in bf16 through OpenVINO) and the gate they must pass.
 
 A variant is measured against the bundle's own eager fp32 model on held-out crops, with the
 manifest's default thresholds, through the very backend that will later run it. It is accepted
@@ -6,7 +7,8 @@ only if its decisions (CLEAN/MAYBE/PIT) disagree with fp32 on at most ``max_disa
 the crops (0.5%) and its pit recall (pits not decided CLEAN) is not below fp32's. Accepted
 variants are written under ``variants/`` and recorded, with their figures, in the manifest's
 ``variants`` section; refused ones are recorded with the reason and never written, so they
-cannot be loaded.
+cannot be loaded. Each record says on which CPU (model and int8/bf16 flags) and with which
+library versions it was measured: ``backend: auto`` (``core.backend_choice``) reads them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from cherry_classifier.core.backends import (
     Bf16Backend,
     EagerBackend,
     OnnxRuntimeBackend,
+    OpenVinoBackend,
+    openvino_available,
 )
 from cherry_classifier.core.bundle import VARIANTS_DIR, ModelBundle, load_bundle, write_manifest
 from cherry_classifier.core.cpu import cpu_summary, supports_fast_bf16
@@ -37,8 +41,23 @@ from cherry_classifier.core.safe_io import ModelLoadError, check_file, sha256_fi
 
 LOGGER = logging.getLogger(__name__)
 
-VARIANTS = ("onnxruntime", "int8", "bf16")  # named after the backend that runs them
-VARIANT_FILES = {"onnxruntime": "fp32.onnx", "int8": "int8.onnx", "bf16": None}
+# Named after the backend that runs them. openvino_bf16 has no file: its backend exports the
+# fp32 graph from the bundle's weights at load (deterministic) and compiles it in bf16.
+VARIANTS = ("onnxruntime", "int8", "bf16", "openvino_int8", "openvino_bf16")
+VARIANT_FILES = {
+    "onnxruntime": "fp32.onnx",
+    "int8": "int8.onnx",
+    "bf16": None,
+    "openvino_int8": "openvino_int8.onnx",
+    "openvino_bf16": None,
+}
+VARIANT_PRECISION = {
+    "onnxruntime": "fp32",
+    "int8": "int8",
+    "bf16": "bf16",
+    "openvino_int8": "int8",
+    "openvino_bf16": "bf16",
+}
 MAX_DISAGREEMENT = 0.005
 MIN_HELDOUT_CROPS = 200  # below this one flipped crop is already more than 0.5%
 EVAL_BATCH = 32
@@ -84,29 +103,30 @@ def export_variants(
 
     heldout = preprocess(heldout_crops, manifest)
     reference = _probabilities(EagerBackend(bundle.build()), heldout, manifest.temperature)
-    fp32_onnx: bytes | None = None
+    onnx = _OnnxPayloads(bundle, calibration_crops)
     records: dict[str, dict[str, Any]] = {}
     for name in variants:
         LOGGER.info("variant %s: building", name)
         target = _variant_path(folder, name)
-        if name == "bf16" and not supports_fast_bf16():
-            records[name] = _refused(name, bundle, "this CPU has no AVX512-BF16/AMX: not measured")
+        unmeasured = _why_not_measured(name)
+        if unmeasured:
+            records[name] = _refused(name, bundle, unmeasured)
             continue
         payload: bytes | None = None
         if name == "bf16":
             backend: Backend = Bf16Backend(bundle.build())
+        elif name == "openvino_bf16":
+            backend = OpenVinoBackend(onnx.fp32(), num_threads, name, "bf16", "bf16")
+        elif name == "openvino_int8":
+            payload = onnx.int8()
+            backend = OpenVinoBackend(payload, num_threads, name, "int8", "f32")
         else:
-            if fp32_onnx is None:
-                fp32_onnx = export_onnx(bundle.build(), manifest.input_size, manifest.num_channels)
-            payload = fp32_onnx
-            if name == "int8":
-                calibration = preprocess(calibration_crops, manifest).contiguous().numpy()
-                payload = quantize_int8(fp32_onnx, calibration)
-            precision = "int8" if name == "int8" else "fp32"
+            payload = onnx.int8() if name == "int8" else onnx.fp32()
+            precision = VARIANT_PRECISION[name]
             backend = OnnxRuntimeBackend(payload, num_threads, name=name, precision=precision)
         probabilities = _probabilities(backend, heldout, manifest.temperature)
         record = _measure(name, bundle, reference, probabilities, labels, max_disagreement)
-        if name == "int8":
+        if name in ("int8", "openvino_int8"):
             record["calibration_crops"] = len(calibration_crops)
         if target is not None:
             target.unlink(missing_ok=True)
@@ -126,6 +146,39 @@ def export_variants(
     updated = dataclasses.replace(manifest, variants={**manifest.variants, **records})
     write_manifest(folder, updated, bundle.model_id)
     return records
+
+
+class _OnnxPayloads:
+    """The fp32 ONNX export and its int8 quantisation, each made once, when first needed."""
+
+    def __init__(self, bundle: ModelBundle, calibration_crops: Crops) -> None:
+        self._bundle, self._calibration_crops = bundle, calibration_crops
+        self._fp32: bytes | None = None
+        self._int8: bytes | None = None
+
+    def fp32(self) -> bytes:
+        if self._fp32 is None:
+            manifest = self._bundle.manifest
+            self._fp32 = export_onnx(
+                self._bundle.build(), manifest.input_size, manifest.num_channels
+            )
+        return self._fp32
+
+    def int8(self) -> bytes:
+        if self._int8 is None:
+            manifest = self._bundle.manifest
+            calibration = preprocess(self._calibration_crops, manifest).contiguous().numpy()
+            self._int8 = quantize_int8(self.fp32(), calibration)
+        return self._int8
+
+
+def _why_not_measured(name: str) -> str:
+    """Why this machine cannot measure variant ``name`` ("" if it can)."""
+    if name in ("bf16", "openvino_bf16") and not supports_fast_bf16():
+        return "this CPU has no AVX512-BF16/AMX: not measured"
+    if name.startswith("openvino") and not openvino_available():
+        return "the openvino package is not installed: not measured"
+    return ""
 
 
 def accepted_variant(bundle: ModelBundle, name: str) -> tuple[dict[str, Any], Path | None]:
@@ -210,7 +263,7 @@ def _base_record(name: str, bundle: ModelBundle) -> dict[str, Any]:
     file_name = VARIANT_FILES[name]
     return {
         "accepted": False,
-        "precision": {"int8": "int8", "bf16": "bf16"}.get(name, "fp32"),
+        "precision": VARIANT_PRECISION[name],
         "file": f"{VARIANTS_DIR}/{file_name}" if file_name else None,
         "source_model_id": bundle.model_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -233,6 +286,12 @@ def _versions() -> dict[str, str]:
         import onnxruntime
 
         versions["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    try:
+        import openvino
+
+        versions["openvino"] = openvino.get_version()
     except ImportError:
         pass
     return versions

@@ -45,13 +45,16 @@ from sensor_msgs.msg import CompressedImage, Image
 from cherry_classifier.core.contract import CROP_SIZE_PX, InputContract
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
 from cherry_classifier.core.engine import (
+    Arrival,
     EngineConfig,
     FrameJob,
     FrameResult,
     InferenceEngine,
     fault_injection_from_env,
+    inference_delay_from_env,
 )
 from cherry_classifier.core.model_paths import default_models_dir
+from cherry_classifier.core.stage_times import StageTimes
 from cherry_classifier.imaging.conversion import ImageFormatError, array_to_image_fields
 from cherry_classifier.imaging.image_set import (
     ImageSetError,
@@ -118,6 +121,7 @@ class ClassifierNode(Node):
             raise ValueError(f"{type(error).__name__}: {error}") from error
         check_startup(values)
         self._fault_every = fault_injection_from_env()
+        self._inference_delay_s = inference_delay_from_env()
         self._input_mode: str = self._param("input_mode")
         self._crop_size: int = self._param("crop_size")
         self._fail_safe_label = LABEL_NAMES.index(self._param("fail_safe_label"))
@@ -146,6 +150,7 @@ class ClassifierNode(Node):
         self._model_path = ""
         self._model_error = ""
         self._diagnostics_state = DiagnosticsState()
+        self._stage_times = StageTimes()
 
         self._decisions_pub = self._output_publisher(CherryDecisionArray, "~/decisions", 10)
         latched = QoSProfile(
@@ -176,6 +181,7 @@ class ClassifierNode(Node):
                 fail_safe_label=self._fail_safe_label,
                 max_frame_age_s=self._param("max_frame_age_ms") / 1000.0 or None,
                 fail_every_nth_batch=self._fault_every,
+                inference_delay_s=self._inference_delay_s,
             ),
             on_result=self._publish_result,
             on_drop=self._on_drop,
@@ -192,6 +198,10 @@ class ClassifierNode(Node):
         self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
         self._engine.start()
         self._publish_model_info()
+        if self._inference_delay_s:
+            self.get_logger().warning(
+                f"TEST ONLY: every inference batch takes {self._inference_delay_s:.3f} s longer"
+            )
         if self._fault_every:
             self.get_logger().warning(
                 f"TEST ONLY fault injection: every {self._fault_every}th inference batch fails"
@@ -315,8 +325,15 @@ class ClassifierNode(Node):
             f"model {classifier.model_id} ({classifier.manifest.architecture}, "
             f"classes {', '.join(classifier.manifest.class_names)}) from {classifier.path}"
         )
+        self._log_backend(classifier)
         self._warn_if_demo_model(classifier)
         return classifier
+
+    def _log_backend(self, classifier: Any) -> None:
+        """Which backend runs the model and, for ``backend: auto``, why that one."""
+        choice = getattr(classifier, "choice", None)
+        detail = choice.describe() if choice is not None else "as configured"
+        self.get_logger().info(f"backend {classifier.backend_name} ({detail})")
 
     def _warn_if_demo_model(self, classifier: Any) -> None:
         """Say at WARN, each time one starts answering, that a demo model is not for sorting."""
@@ -363,6 +380,7 @@ class ClassifierNode(Node):
                 f"swapped {response.previous_model_id or 'none'} -> {classifier.model_id}"
             )
             self.get_logger().info(response.message)
+            self._log_backend(classifier)
             self._warn_if_demo_model(classifier)
             self._publish_model_info()
             return response
@@ -430,9 +448,11 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
-                if not self._admit(message, source, compressed):
-                    return
-                self._handle_image(message, source, layer, compressed)
+                stages = {"transfer": self._transfer_s(message.header)}
+                with self._engine.arriving() as arrival:  # crops waiting may be held for it
+                    if not self._admit(message, source, compressed):
+                        return
+                    self._handle_image(message, source, layer, compressed, arrival, stages)
             except ImageFormatError as error:
                 kind = "corrupt_compressed" if compressed else "bad_image"
                 self._input_fault(source, InputFault(kind, str(error)))
@@ -450,10 +470,18 @@ class ClassifierNode(Node):
         def callback(message: Any) -> None:
             self._last_input[source] = time.monotonic()
             try:
-                frame_id, layers = layers_of_image_set(message)
-                joined = self._join(source, frame_id, layers)
-                if joined is not None:
-                    self._submit(source, joined.header, joined.image, joined.trigger)
+                entered = time.perf_counter()
+                with self._engine.arriving() as arrival:  # crops waiting may be held for it
+                    frame_id, layers = layers_of_image_set(message)
+                    joined = self._join(source, frame_id, layers)
+                    if joined is not None:
+                        stages = {
+                            "transfer": self._transfer_s(joined.header),
+                            "conversion": time.perf_counter() - entered,
+                        }
+                        self._submit(
+                            source, joined.header, joined.image, arrival, stages, joined.trigger
+                        )
             except Exception as error:  # never raise out of a callback
                 reason = f"unexpected {type(error).__name__}: {error}"
                 self._input_fault(source, InputFault("internal_error", reason))
@@ -505,26 +533,54 @@ class ClassifierNode(Node):
         else:
             logger.warning(f"accepted an image on {source} despite {line}")
 
-    def _handle_image(self, message: Any, source: str, layer: str | None, compressed: bool) -> None:
+    def _handle_image(
+        self,
+        message: Any,
+        source: str,
+        layer: str | None,
+        compressed: bool,
+        arrival: Arrival,
+        stages: dict[str, float],
+    ) -> None:
+        entered = time.perf_counter()
         image = decode_image(message, compressed)
         if layer is None:
-            self._submit(source, message.header, image)
+            stages["conversion"] = time.perf_counter() - entered
+            self._submit(source, message.header, image, arrival, stages)
             return
         with self._layer_lock:  # callbacks of several layer topics run concurrently
             joined = self._pipeline.add_layer(layer, message.header, image)
-        if joined is not None:
-            self._submit(self._layer_source(), joined.header, joined.image)
+        if joined is not None:  # the last layer's transfer and conversion (with the stacking)
+            stages["conversion"] = time.perf_counter() - entered
+            self._submit(self._layer_source(), joined.header, joined.image, arrival, stages)
+
+    def _transfer_s(self, header: Any) -> float:
+        """Seconds from the header stamp (the camera's clock, this host's) to now."""
+        stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+        return self.get_clock().now().nanoseconds * 1e-9 - stamp
 
     def _layer_source(self) -> str:
         return ",".join(s.topic_name for s in self._input_subscriptions)
 
-    def _submit(self, source: str, header: Any, image: np.ndarray, trigger: Any = None) -> None:
-        self._engine.submit(self._job(source, header, image, trigger))
+    def _submit(
+        self,
+        source: str,
+        header: Any,
+        image: np.ndarray,
+        arrival: Arrival,
+        stages: dict[str, float],
+        trigger: Any = None,
+    ) -> None:
+        job = self._job(source, header, image, trigger)
+        job.stages_s.update(stages)
+        arrival.submit(job)
 
     def _job(
         self, source: str, header: Any, image: np.ndarray, trigger: Any, keep_image: bool = False
     ) -> FrameJob:
+        entered = time.perf_counter()
         crops, regions = self._pipeline.crops(image)
+        localizing = time.perf_counter() - entered
         keep_image = keep_image or self._debug_pub.get_subscription_count() > 0
         return FrameJob(
             source=source,
@@ -533,6 +589,7 @@ class ClassifierNode(Node):
             header=header,
             image=image if keep_image else None,
             trigger=trigger,
+            stages_s={"localizing": localizing},
         )
 
     # -- the old detector's service ----------------------------------------------------------
@@ -540,15 +597,18 @@ class ClassifierNode(Node):
         """Detectionhdr: one trigger's layers in, the line's cherries out (same engine)."""
         source = self._detect_source
         try:
-            frame_id, layers = layers_of_detect_request(request)
-            joined = self._join(source, frame_id, layers)
-            if joined is None:
-                return response  # refused and counted: no cherries
-            job = self._job(source, joined.header, joined.image, joined.trigger, keep_image=True)
-            pending = PendingDetect(job, threading.Event())
-            with self._detect_lock:
-                self._detect_pending[id(job)] = pending
-            self._engine.submit(job)
+            with self._engine.arriving() as arrival:  # crops waiting may be held for it
+                frame_id, layers = layers_of_detect_request(request)
+                joined = self._join(source, frame_id, layers)
+                if joined is None:
+                    return response  # refused and counted: no cherries
+                job = self._job(
+                    source, joined.header, joined.image, joined.trigger, keep_image=True
+                )
+                pending = PendingDetect(job, threading.Event())
+                with self._detect_lock:
+                    self._detect_pending[id(job)] = pending
+                arrival.submit(job)
             if not pending.done.wait(DETECT_TIMEOUT_S):
                 with self._detect_lock:
                     self._detect_pending.pop(id(job), None)
@@ -580,6 +640,20 @@ class ClassifierNode(Node):
 
     # -- outputs -----------------------------------------------------------------------------
     def _publish_result(self, result: FrameResult) -> None:
+        entered = time.perf_counter()
+        self._publish_decisions(result)
+        stages = dict(result.job.stages_s)
+        stages.update(queue_wait=result.queue_wait_s, inference=result.inference_s)
+        stages["publish"] = time.perf_counter() - entered
+        stages["in_node"] = (
+            stages.get("conversion", 0.0)
+            + stages.get("localizing", 0.0)
+            + result.latency_s
+            + stages["publish"]
+        )
+        self._stage_times.record(stages)
+
+    def _publish_decisions(self, result: FrameResult) -> None:
         self._decisions_pub.publish(messages.decision_array_msg(result))
         pending = self._take_pending_detect(result.job)
         if pending is not None:  # a Detectionhdr call: answered there, not on the topic
@@ -653,6 +727,7 @@ class ClassifierNode(Node):
             debug_image_subscribers=self._debug_pub.get_subscription_count(),
             demo_model_warning=model.manifest.demo_model_warning() if model is not None else "",
             training_data=model.manifest.training_data_summary() if model is not None else "",
+            stage_ms=self._stage_times.percentiles_ms(),
         )
         name = self.get_fully_qualified_name()
         array = DiagnosticArray(status=self._diagnostics_state.update(report, name))

@@ -7,7 +7,9 @@ while a demo model runs (trained on synthetic crops only: the reason is appended
 WARN's message); else OK.
 Counters are totals since start-up: ``frames_dropped`` = ``dropped_queue_full`` +
 ``dropped_too_old`` (+ ``dropped_internal_error``), ``input_<kind>`` per kind of
-``input_guard``.
+``input_guard``. ``stage_<stage>_ms_<p50|p99|max|n>``: where the last decided frames' time
+went (``core.stage_times``: transfer, conversion, localizing, queue_wait, inference, publish,
+in_node).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class HealthReport:
     debug_image_subscribers: int = 0  # ~/debug_image is drawn only while this is above 0
     demo_model_warning: str = ""  # why the running model must not sort ("" : not a demo model)
     training_data: str = ""  # what the running model was trained on, e.g. "synthetic, 2222 crops"
+    stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # core.stage_times
 
     def stale_topics(self) -> list[str]:
         return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
@@ -124,6 +127,8 @@ class DiagnosticsState:
             "thresholds_version": report.thresholds_version,
             "queue_frames": report.frames_waiting,
             "queue_crops": report.crops_waiting,
+            "frames_in_total": sum(stats["frames_in"].values()),  # every source, joined sets
+            "frames_decided_total": sum(stats["frames_out"].values()),
             "frames_dropped": dropped,
             **{
                 "dropped_" + reason.replace(" ", "_"): count
@@ -147,6 +152,8 @@ class DiagnosticsState:
         ):
             values.update({f"{name}_{key}": value for key, value in figures.items()})
         values.update({f"share_{label}": share for label, share in stats["label_share"].items()})
+        for stage, figures in report.stage_ms.items():  # last frames decided: where time goes
+            values.update({f"stage_{stage}_ms_{key}": value for key, value in figures.items()})
         if report.fault_injection_every:
             values["fault_injection"] = f"TEST ONLY: every {report.fault_injection_every}th batch"
         return _status(level, f"{node_name}: inference", message, values)

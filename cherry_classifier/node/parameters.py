@@ -110,7 +110,8 @@ PARAMETERS: dict[str, Spec] = {
     ),
     "backend": Spec(
         "eager",
-        "inference backend: eager, torchscript, onnxruntime or a low-precision variant",
+        "inference backend: auto (the fastest accepted variant this CPU runs, logged with "
+        "why), eager, torchscript, onnxruntime or a low-precision variant",
         ParameterType.PARAMETER_STRING,
         choices=BACKENDS,
     ),
@@ -126,7 +127,8 @@ PARAMETERS: dict[str, Spec] = {
     ),
     "max_batch_delay_ms": Spec(
         50.0,
-        "longest wait for a fuller batch, from the arrival of the oldest waiting frame",
+        "longest hold of waiting crops for a fuller batch (from the oldest waiting frame's "
+        "arrival), only while another frame is being converted; never when none is",
         ParameterType.PARAMETER_DOUBLE,
         float_range=(0.0, 10000.0),
     ),

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from cherry_classifier.core.backends import BACKENDS
+from cherry_classifier.core.backends import AUTO, BACKENDS
 from cherry_classifier.core.bundle import ModelLoadError, load_bundle, save_bundle
 from cherry_classifier.core.classifier import Classifier
 from cherry_classifier.core.cpu import supports_fast_bf16
@@ -22,6 +22,11 @@ from test.conftest import require, skip_by_design
 from .conftest import make_manifest, random_crops
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+HAS_OPENVINO = importlib.util.find_spec("openvino") is not None
+ORT_BACKENDS = ("onnxruntime", "int8")
+OPENVINO_BACKENDS = ("openvino_int8", "openvino_bf16")
+BF16_BACKENDS = ("bf16", "openvino_bf16")
+VARIANT_NAMES = ("onnxruntime", "int8", "bf16", "openvino_int8", "openvino_bf16")
 TOLERANCE = {"fp32": 1e-4, "bf16": 0.01, "int8": 0.03}
 HELDOUT = random_crops(200, seed=2)
 LABELS = np.arange(200) % 3  # clean, maybe, pit in turn
@@ -29,18 +34,22 @@ LABELS = np.arange(200) % 3  # clean, maybe, pit in turn
 
 def available(backend: str) -> bool:
     """Whether this machine can run ``backend`` (see :func:`require_backend`)."""
-    if backend in ("onnxruntime", "int8"):
-        return HAS_ORT
-    return backend != "bf16" or supports_fast_bf16()
+    if backend in ORT_BACKENDS and not HAS_ORT:
+        return False
+    if backend in OPENVINO_BACKENDS and not HAS_OPENVINO:
+        return False
+    return backend not in BF16_BACKENDS or supports_fast_bf16()
 
 
 def require_backend(backend: str) -> None:
-    """onnxruntime is a pinned dependency (missing: skipped here, a failure under CI=true);
-    bf16 needs CPU support, which is hardware: skipped by design, also in CI."""
-    if backend in ("onnxruntime", "int8"):
+    """onnxruntime and openvino are pinned dependencies (missing: skipped here, a failure under
+    CI=true); bf16 needs CPU support, which is hardware: skipped by design, also in CI."""
+    if backend in ORT_BACKENDS:
         require("onnxruntime", f"the {backend} backend")
-    if backend == "bf16" and not supports_fast_bf16():
-        skip_by_design("this CPU has no AVX512-BF16/AMX: the bf16 variant is refused here")
+    if backend in OPENVINO_BACKENDS:
+        require("openvino", f"the {backend} backend")
+    if backend in BF16_BACKENDS and not supports_fast_bf16():
+        skip_by_design(f"this CPU has no AVX512-BF16/AMX: the {backend} variant is refused here")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +61,7 @@ def bundle_with_variants(tmp_path_factory, resnet18_three):
         "probabilities": Classifier.from_path(folder).predict_proba(HELDOUT[:8]),
     }
     save_bundle(folder, resnet18_three, make_manifest(), golden=golden)
-    variants = tuple(v for v in ("onnxruntime", "int8", "bf16") if available(v))
+    variants = tuple(v for v in VARIANT_NAMES if available(v))
     records = export_variants(folder, random_crops(32, seed=1), HELDOUT, LABELS, variants=variants)
     return folder, records
 
@@ -66,7 +75,10 @@ def eager_probabilities(bundle_with_variants):
 def test_every_backend_agrees_with_eager_fp32(backend, bundle_with_variants, eager_probabilities):
     require_backend(backend)
     classifier = Classifier.from_path(bundle_with_variants[0], backend=backend, num_threads=2)
-    assert classifier.backend_name == backend
+    if backend == AUTO:  # resolved to a concrete one, with the reason
+        assert classifier.backend_name in BACKENDS and classifier.choice is not None
+    else:
+        assert classifier.backend_name == backend
     probabilities = classifier.predict_proba(HELDOUT[:24])
     worst = np.abs(probabilities - eager_probabilities).max()
     assert worst <= TOLERANCE[classifier.precision], f"{backend}: {worst}"
@@ -90,11 +102,19 @@ def test_export_records_agreement_and_writes_only_accepted_variants(bundle_with_
     if HAS_ORT:
         assert records["int8"]["calibration_crops"] == 32
         assert records["int8"]["precision"] == "int8"
+    if HAS_OPENVINO:  # the same QDQ file as int8, run by OpenVINO
+        assert records["openvino_int8"]["calibration_crops"] == 32
+        assert (folder / "variants" / "openvino_int8.onnx").read_bytes() == (
+            folder / "variants" / "int8.onnx"
+        ).read_bytes()
+        assert "openvino" in records["openvino_int8"]["measured_on"]
 
 
 def test_low_precision_backends_need_an_accepted_variant(tmp_path, resnet18_three):
     save_bundle(tmp_path / "plain", resnet18_three, make_manifest())
-    for backend in ("int8", "bf16"):
+    for backend in ("int8", "bf16", "openvino_int8", "openvino_bf16"):
+        if not available(backend):
+            continue
         with pytest.raises(ModelLoadError, match=f"needs an accepted {backend} variant"):
             Classifier.from_path(tmp_path / "plain", backend=backend)
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):

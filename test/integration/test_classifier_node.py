@@ -25,6 +25,7 @@ from cherry_classifier.core.architectures import build_model  # noqa: E402
 from cherry_classifier.core.bundle import save_bundle  # noqa: E402
 from cherry_classifier.core.decision import Thresholds, decide  # noqa: E402
 from cherry_classifier.core.manifest import ModelManifest  # noqa: E402
+from cherry_classifier.core.stage_times import STAGES  # noqa: E402
 from cherry_classifier.imaging.layers import load_layered_frame  # noqa: E402
 from cherry_dev.golden_sets import write_golden_set  # noqa: E402
 from cherry_dev.launch_stub import launch_command  # noqa: E402
@@ -145,6 +146,11 @@ def test_frames_get_one_decision_array_each_with_header_and_cherry_count(frames_
     assert region.x_offset < 300 < region.x_offset + region.width
     assert region.y_offset < 250 < region.y_offset + region.height
     assert sum(decision.probabilities) == pytest.approx(1.0, abs=1e-4)
+    # where the three frames' time went, stage by stage, in /diagnostics (figures: benchmarks)
+    status = frames_node.fresh_status("/line1/classifier: inference")
+    for stage in STAGES:
+        assert status[f"stage_{stage}_ms_n"] == "3", stage
+        assert float(status[f"stage_{stage}_ms_p99"]) >= float(status[f"stage_{stage}_ms_p50"])
 
 
 def test_a_real_production_frame(frames_node, production_frames_dir):

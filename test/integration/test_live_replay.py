@@ -36,6 +36,7 @@ from cherry_classifier.live.replay import LiveReplay, node_overrides  # noqa: E4
 from cherry_dev import dds_env  # noqa: E402
 from cherry_dev.launch_stub import launch_command, launch_commands  # noqa: E402
 from cherry_dev.processes import process_output, ros_process, wait_until  # noqa: E402
+from cherry_dev.shipped_params import shipped_backend  # noqa: E402
 
 pytestmark = pytest.mark.ros
 NAMESPACE = "replay"
@@ -99,7 +100,8 @@ def set_parameters(replay: LiveReplay, **values) -> None:
 def test_live_and_offline_verdicts_are_identical(labelled_bag, first_run):
     assert first_run.sent == 8 and first_run.decided == 8 and not first_run.lost
     live_records = first_run.records
-    classifier = Classifier.from_path(default_models_dir() / "default")
+    # the backend the shipped params give the node (auto: the same variant it picks here)
+    classifier = Classifier.from_path(default_models_dir() / "default", backend=shipped_backend())
     offline = evaluate_bag(
         labelled_bag,
         classifier,

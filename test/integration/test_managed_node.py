@@ -18,6 +18,7 @@ from lifecycle_msgs.msg import Transition  # noqa: E402
 
 from cherry_classifier.core.architectures import build_model  # noqa: E402
 from cherry_classifier.core.bundle import save_bundle  # noqa: E402
+from cherry_classifier.core.engine import INFERENCE_DELAY_VAR  # noqa: E402
 from cherry_classifier.core.manifest import ModelManifest  # noqa: E402
 from cherry_dev.golden_sets import write_golden_set  # noqa: E402
 from cherry_dev.launch_stub import LifecycleNode, launch_command  # noqa: E402
@@ -25,9 +26,9 @@ from cherry_dev.processes import process_output  # noqa: E402
 from test.ros_client import Client, image_msg, start_classifier, synthetic_frame  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-# Frames of 3 cherries wait this long for a fuller batch (32 crops): long enough for the test to
-# see them queued (diagnostics come each second) and deactivate the node while they still are,
-# and under the shipped stale_after_s (5 s).
+# Every inference batch is made this much slower (CHERRY_INFERENCE_DELAY_MS, test only): while
+# the first frame's batch runs, the next three wait, long enough for the test to see them queued
+# (diagnostics come each second) and deactivate the node while none is decided yet.
 HOLD_MS = 4000.0
 
 
@@ -106,7 +107,7 @@ def test_configure_activate_deactivate_activate_shutdown(tmp_path, models_dir, r
         namespace,
         domain=ros_domain,
         managed=True,
-        max_batch_delay_ms=HOLD_MS,
+        env={INFERENCE_DELAY_VAR: str(HOLD_MS)},
         max_frame_age_ms=0.0,  # no deadline: held frames are decided, not dropped
     ) as process:
         client = Client(namespace, ros_domain)
@@ -129,7 +130,8 @@ def test_configure_activate_deactivate_activate_shutdown(tmp_path, models_dir, r
             assert lifecycle.state() == "active"
             client.settle()
             publish(client, frames(1, 2, 3, 4))
-            client.fresh_status(inference, lambda v: v.get("queue_frames") == "4")
+            # the first frame in its (slow) batch, the other three waiting
+            client.fresh_status(inference, lambda v: v.get("queue_frames") == "3")
             assert lifecycle.transition("deactivate")  # returns once the four are published
             assert "deactivating: deciding 4 frame(s) already taken" in process_output(log)
             client.wait(lambda: len(client.decisions) == 4, "the queued frames' decisions")

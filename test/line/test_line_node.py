@@ -40,6 +40,7 @@ from cherry_classifier.imaging.pipeline import FramePipeline  # noqa: E402
 from cherry_dev import dds_env  # noqa: E402
 from cherry_dev.launch_stub import REPO_ROOT, launch_command  # noqa: E402
 from cherry_dev.processes import process_output, ros_process, wait_until  # noqa: E402
+from cherry_dev.shipped_params import shipped_backend  # noqa: E402
 from test.fixtures.line_camera import read_trigger  # noqa: E402
 
 pytestmark = pytest.mark.ros
@@ -209,7 +210,9 @@ def aligned_frame(folder: Path, offsets: dict[str, int] | None = None) -> np.nda
 
 @functools.cache
 def bundled_classifier() -> Classifier:
-    return Classifier.from_path(default_models_dir() / "default")
+    """The bundled model on the backend the shipped params give the node (auto: the same
+    variant the node picks on this CPU)."""
+    return Classifier.from_path(default_models_dir() / "default", backend=shipped_backend())
 
 
 def offline_probabilities(frame: np.ndarray) -> tuple[list, np.ndarray]:

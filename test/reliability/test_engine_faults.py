@@ -23,6 +23,7 @@ from cherry_classifier.core.engine import (
     FrameJob,
     InferenceEngine,
     fault_injection_from_env,
+    inference_delay_from_env,
 )
 from test.engine.test_engine import Manifest, crop
 
@@ -158,11 +159,12 @@ def test_frames_past_the_deadline_are_dropped_and_counted_never_decided_late():
 
 
 def test_failures_mid_stream_flag_only_the_failed_batches_and_the_next_batch_recovers():
-    """12 frames of 3 crops queued before the worker starts, batches of 4: 9 batches, each
-    frame's crops split across batches as (3 + 1), (2 + 2), ... The model fails batches 3, 6 and
-    9, so exactly crops 8-11, 20-23 and 32-35 (in submission order) are flagged and get the
-    fail-safe label; every other crop, including those of the same frames in the batches after,
-    is decided by the model."""
+    """6 frames of 5 crops queued before the worker starts, batches of 4: a frame larger than a
+    batch is split (4 + 1) and the next frame never joins its last crop (it would be split too),
+    so 12 batches: frame k in batches 2k and 2k + 1. The model fails batches 3, 6, 9 and 12, so
+    exactly the first 4 crops of frames 1 and 4 and the last crop of frames 2 and 5 are flagged
+    and get the fail-safe label; every other crop, including those of the same frames in the
+    batches after, is decided by the model."""
     collector = Collector()
     model = FailingEveryNth("flaky", CLEAN, every=3)
     engine = make_engine(
@@ -173,25 +175,25 @@ def test_failures_mid_stream_flag_only_the_failed_batches_and_the_next_batch_rec
         max_batch_delay_s=0.0,
         fail_safe_label=PIT,
     )
-    for index in range(12):
-        engine.submit(FrameJob(source="/cam", crops=[crop(index)] * 3, header=index))
+    for index in range(6):
+        engine.submit(FrameJob(source="/cam", crops=[crop(index)] * 5, header=index))
     engine.start()
-    collector.wait_for(12)
+    collector.wait_for(6)
     engine.stop()
-    assert [r.job.header for r in collector.results] == list(range(12))
-    crop_batch = np.arange(36) // 4  # the batch each crop went into (0-based)
-    expected_flagged = crop_batch % 3 == 2  # batches 3, 6, 9 failed
+    assert [r.job.header for r in collector.results] == list(range(6))
+    crop_batch = np.array([2 * frame + (i == 4) for frame in range(6) for i in range(5)])
+    expected_flagged = crop_batch % 3 == 2  # batches 3, 6, 9, 12 failed
     flagged = np.concatenate([r.fail_safe for r in collector.results])
     labels = np.concatenate([r.decisions.labels for r in collector.results])
     np.testing.assert_array_equal(flagged, expected_flagged)
     np.testing.assert_array_equal(labels, np.where(expected_flagged, PIT, CLEAN))
-    # frame 2 (crops 6-8) and frame 3 (crops 9-11) straddle the failed batch 3: partly flagged
-    assert collector.results[2].fail_safe.tolist() == [False, False, True]
-    assert collector.results[3].fail_safe.tolist() == [True, True, True]
-    assert collector.results[4].fail_safe.tolist() == [False, False, False]  # batch 4 recovered
+    # frames 1 and 2 straddle the failed batches 3 and 6: partly flagged
+    assert collector.results[1].fail_safe.tolist() == [True] * 4 + [False]
+    assert collector.results[2].fail_safe.tolist() == [False] * 4 + [True]
+    assert collector.results[3].fail_safe.tolist() == [False] * 5  # batch 7 recovered
     stats = engine.stats.snapshot()
-    assert model.calls == 9 and stats["inference_failures"] == 3 and stats["batches"] == 6
-    assert "injected failure on batch 9" in stats["last_failure"]
+    assert model.calls == 12 and stats["inference_failures"] == 4 and stats["batches"] == 8
+    assert "injected failure on batch 12" in stats["last_failure"]
     assert all(r.model_id == "flaky" for r in collector.results)  # named even when it failed
 
 
@@ -231,6 +233,14 @@ def test_fault_injection_is_off_by_default_and_fails_every_nth_batch_when_asked(
     engine.stop()
     assert [bool(r.fail_safe[0]) for r in collector.results] == [False, True] * 3
     assert engine.stats.snapshot()["last_failure"].startswith("InjectedFaultError")
+
+
+def test_the_test_only_inference_delay_is_off_by_default_and_checked():
+    assert inference_delay_from_env({}) == 0.0
+    assert inference_delay_from_env({"CHERRY_INFERENCE_DELAY_MS": "250"}) == 0.25
+    for bad in ("-1", "fast", "60001"):
+        with pytest.raises(ValueError, match="CHERRY_INFERENCE_DELAY_MS"):
+            inference_delay_from_env({"CHERRY_INFERENCE_DELAY_MS": bad})
 
 
 def test_accounting_is_exact_with_many_producers_swaps_failures_and_deadline_drops():
