@@ -5,7 +5,10 @@ throughput, frame accounting, memory, and the core's offline figure for the same
         [--input-mode frames|layers|image_set] [--rate 1.8] [--seconds 20]
 
 Measured in one run on this machine, the node started as the launch file starts it (the plain
-profile; ``image_set``: the line profile, demo models allowed), reliable QoS at depth 4:
+profile; ``image_set``: the line profile, demo models allowed) with its shipped input QoS
+(reliable, depth 10), the driver publishing as the line camera does (reliable, depth 10; with
+``--camera-profile``, under that Fast DDS profile, e.g. ``config/fastdds_line_camera.xml``'s
+100 ms writer heartbeat, docs/transport.md):
 1. line load: synthetic 2464x500 frames with ``--cherries`` cherries at ``--rate`` frames/s,
    sent as one bgr8 frame (``frames``), three mono8 layer topics with one stamp (``layers``) or
    one ``cherry_interfaces/ImageSetHdr`` (``image_set``);
@@ -58,6 +61,7 @@ LAYERS = ("bot1", "bot2", "top2")
 STAGES = ("transfer", "conversion", "localizing", "queue_wait", "inference", "publish", "in_node")
 TARGET_P99_MS = 100.0  # issue 15: node p99 at line load
 TARGET_SATURATION_SHARE = 0.8  # issue 15: node saturation / core offline
+CAMERA_DEPTH = 10  # the line camera's publisher depth (reliable)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_renamed(parser, "--num-threads", "threads", type=int)
     parser.add_argument(
         "--offline-seconds", type=float, default=5.0, help="timing window of the offline figure"
+    )
+    parser.add_argument(
+        "--camera-profile",
+        type=Path,
+        help="Fast DDS profile for this driver (the camera) only, e.g. "
+        "config/fastdds_line_camera.xml (default: Fast DDS's defaults, as a line camera)",
     )
     parser.add_argument(
         "--skip-saturation", action="store_true", help="line load only (no saturation phase)"
@@ -140,7 +150,7 @@ class Sender:
 
         from cherry_classifier.imaging.conversion import array_to_image_fields
 
-        qos = QoSProfile(depth=4, reliability=ReliabilityPolicy.RELIABLE)
+        qos = QoSProfile(depth=CAMERA_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
         self.mode, self.node, self.sent = mode, node, 0
         if mode == "frames":
             self.topics = ["bench/image"]
@@ -209,8 +219,6 @@ def node_command(args: argparse.Namespace, models: Path, model_path: str, topics
         f"models_dir:={models}",
         f"image_topics:=[{topic_list}]",
         f"input_mode:={args.input_mode}",
-        "qos_reliability:=reliable",
-        "qos_depth:=4",
         f"num_threads:={args.threads or 0}",
         f"backend:={args.backend}",
     ]
@@ -241,8 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="bench_node_"))
     models, model_path = model_location(args, scratch)
 
+    if args.camera_profile:  # read when this process's DDS participant is created
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(args.camera_profile.resolve())
     rclpy.init()
     node = rclpy.create_node("bench_driver")
+    os.environ.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)  # the camera's setting, not the node's
     sender = Sender(node, args.input_mode, frames)
     command = node_command(args, models, model_path, sender.topics)
     phase_of: dict[tuple[int, int], str] = {}  # header stamp -> the phase that sent it
