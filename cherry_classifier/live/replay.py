@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # ROS is imported where it runs: the command line (build_pars
     from rclpy.node import Node
 
 Key = tuple[str, int]  # (source topic, header stamp ns)
+ACK_TIMEOUT_S = 10.0  # longest wait for the node's reader to acknowledge one message
 
 
 @dataclass
@@ -70,10 +71,10 @@ class ReplayOutcome:
     sent: int
     decided: int
     lost: list[Key] = field(default_factory=list)
-    unjoinable: int = 0  # messages the node decides nothing for (an incomplete layer set ...)
     frame_latencies_s: list[float] = field(default_factory=list)
     model_ids: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    unjoinable: int = 0  # messages the node decides nothing for (an incomplete layer set ...)
 
     def summary(self) -> dict[str, Any]:
         latencies = np.asarray(self.frame_latencies_s, float)
@@ -235,6 +236,8 @@ class LiveReplay:
         """Publish every message, wait until each image (layer set, image set) has decisions (or
         ``drain_timeout_s`` of silence), and return the records; ``on_array`` sees each decision
         array on arrival."""
+        from rclpy.duration import Duration
+
         keys = decision_keys(self.bag_path, self.settings)  # first pass: headers only
         self._on_array = on_array
         self._arrays.clear()
@@ -253,7 +256,12 @@ class LiveReplay:
                 unjoinable += 1
             else:
                 sent_at.setdefault(key, time.monotonic())  # layers: the first layer of the set
-            self._publishers[message.topic].publish(message.raw)
+            publisher = self._publishers[message.topic]
+            publisher.publish(message.raw)
+            # One message at a time, as a camera sends: a burst of large messages (a trigger's
+            # layers) overflows the socket buffers, and reliable DDS repairs the lost fragments
+            # only at its next heartbeat, seconds later, past the node's layer_timeout_ms.
+            publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
             self.spin_once(0.0)
         self._drain(set(sent_at), drain_timeout_s)
         outcome = self._outcome(sent_at)
@@ -560,7 +568,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit(f"cherry-replay: {error}") from error
         print(describe_model(info))
         source = chosen.source if chosen is not None else f"the running node {args.node}"
-        print(f"{settings.input_mode} mode on {', '.join(settings.topics)}; {source} thresholds")
+        print(
+            f"{settings.input_mode} mode on {', '.join(settings.topics)}; thresholds from {source}"
+        )
         warning = frames_over_mono_warning(args.bag, settings)
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
