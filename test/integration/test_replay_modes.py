@@ -167,3 +167,28 @@ def test_live_and_offline_decide_every_cherry_alike_in_every_input_mode(
     for part in ("model_id", "meta", "metrics", "per_camera", "sweep"):
         assert rescored_model[part] == live_model[part], part
     assert f"from the running node {NODE}" in (live_out / "report.md").read_text()
+
+
+def test_replay_starts_its_own_node_on_image_sets_at_the_models_thresholds(
+    production_bag, tmp_path, ros_domain
+):
+    """Without --attach, cherry-replay starts the node as the launch file does (the package's
+    params file), re-set to the bag's image set topic, at the model's tuned thresholds (no
+    --params-file given), and decides every set; its records equal cherry-eval's."""
+    live_out, offline_out = tmp_path / "live", tmp_path / "offline"
+    # Half the recorded pace: a set every 1.1 s keeps each well inside the shipped 2 s deadline.
+    replay = [str(production_bag), "--input-mode", "image_set", "--speed", "0.5"]
+    output = run_tool(
+        "cherry_classifier.live.replay", *replay, "--out", str(live_out), domain=ros_domain
+    )
+    assert "image_set mode on /cam/image_set; thresholds from model default: its tuned" in output
+    assert f"{len(TRIGGERS)}/{len(TRIGGERS)} images decided" in output and "; 0 lost)" in output
+    (live_path,) = live_out.glob("records_*.jsonl")
+    live = RecordSet.load(live_path)
+    offline_args = [str(production_bag), "--model", "default", "--input-mode", "image_set"]
+    run_tool("cherry_classifier.bags.evaluate", *offline_args, "--out", str(offline_out))
+    offline = RecordSet.load(offline_out / "records_default.jsonl")
+    assert live.meta["thresholds"] == offline.meta["thresholds"]
+    live_by_key, offline_by_key = keyed(live), keyed(offline)
+    assert live_by_key.keys() == offline_by_key.keys() and live_by_key
+    assert [r.label for r in live_by_key.values()] == [offline_by_key[k].label for k in live_by_key]
