@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    overrides = [n for n in THRESHOLD_NAMES if getattr(args, n) is not None]
+    if args.records and (args.thresholds is not None or overrides):
+        raise SystemExit(
+            "cherry-eval: --records keeps the decisions as recorded (at the thresholds each "
+            "report names); the report's threshold sweep shows what other thresholds decide"
+        )
     if args.records:
         labels = model_labels([str(p.with_suffix("")) for p in args.records])
         results = {label: RecordSet.load(p) for label, p in zip(labels, args.records, strict=True)}

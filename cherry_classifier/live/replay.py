@@ -232,13 +232,15 @@ class LiveReplay:
         self,
         on_array: Callable[[CherryDecisionArray], None] | None = None,
         drain_timeout_s: float = 30.0,
+        keys: Sequence[Key | None] | None = None,
     ) -> ReplayOutcome:
         """Publish every message, wait until each image (layer set, image set) has decisions (or
         ``drain_timeout_s`` of silence), and return the records; ``on_array`` sees each decision
-        array on arrival."""
+        array on arrival; ``keys``: :func:`decision_keys` of the bag, if already computed."""
         from rclpy.duration import Duration
 
-        keys = decision_keys(self.bag_path, self.settings)  # first pass: headers only
+        if keys is None:
+            keys = decision_keys(self.bag_path, self.settings)  # a first pass: headers only
         self._on_array = on_array
         self._arrays.clear()
         sent_at: dict[Key, float] = {}
@@ -575,14 +577,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
         replay.wait_for_node()
-        total = len(set(filter(None, decision_keys(args.bag, settings))))
+        keys = decision_keys(args.bag, settings)
+        total = len(set(filter(None, keys)))
         with tqdm(total=total, unit="image", desc="decisions") as progress:
 
             def show(array: CherryDecisionArray) -> None:
                 progress.set_postfix_str(verdict_line(array), refresh=False)
                 progress.update()
 
-            outcome = replay.run(show, args.drain_timeout)
+            outcome = replay.run(show, args.drain_timeout, keys)
     records = outcome.records
     records.meta["thresholds_source"] = source
     if warning:

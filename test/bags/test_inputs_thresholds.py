@@ -73,6 +73,8 @@ def test_thresholds_default_to_the_params_file_when_given_else_the_model():
     assert explicit.source == "--thresholds"
     with pytest.raises(ValueError, match="needs a --params-file"):
         choose_thresholds("params", None, {}, model, "m1")
+    with pytest.raises(SystemExit, match="--records keeps the decisions as recorded"):
+        evaluate.main(["--records", "r.jsonl", "--thresholds", "model", "--out", "x"])
     changed = with_overrides(none, {"pit_threshold": 0.5, "maybe_threshold": None})
     assert changed.thresholds == Thresholds(0.5, 0.1, 0.6)
     assert changed.source.endswith("; --pit-threshold 0.5")
