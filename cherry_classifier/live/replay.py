@@ -260,9 +260,9 @@ class LiveReplay:
                 sent_at.setdefault(key, time.monotonic())  # layers: the first layer of the set
             publisher = self._publishers[message.topic]
             publisher.publish(message.raw)
-            # One message at a time, as a camera sends: a burst of large messages (a trigger's
-            # layers) overflows the socket buffers, and reliable DDS repairs the lost fragments
-            # only at its next heartbeat, seconds later, past the node's layer_timeout_ms.
+            # One message at a time, as a camera sends: sent as a burst, a real trigger's three
+            # 1.2 MB layers reached the node up to 1.4 s apart, past its layer_timeout_ms, and
+            # the set was never joined (docs/bags.md).
             publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
             self.spin_once(0.0)
         self._drain(set(sent_at), drain_timeout_s)
