@@ -419,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:  # rclpy's RCLError: SIGINT shut the context down while spin built its
+        if rclpy.ok():  # wait set (seen under CPU load): a stop as well; anything else is not
+            raise
     finally:
         node.close()
         node.destroy_node()
