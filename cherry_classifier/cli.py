@@ -25,6 +25,7 @@ SHARED_OPTIONS: dict[str, str] = {
     "classes": "--classes",
     "labels_topic": "--labels-topic",
     "quiet": "--quiet",
+    "thresholds": "--thresholds",
 }
 
 
@@ -94,6 +95,14 @@ def add_topics(parser: argparse.ArgumentParser, help: str) -> None:
 def add_labels_topic(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument(
         "--labels-topic", default=default, help="topic of the cherry labels in the bag"
+    )
+
+
+def add_thresholds(parser: argparse.ArgumentParser, parse, help: str) -> None:
+    """``--thresholds model|params|pit,maybe,clean``; ``parse``: the value's argparse type
+    (``bags.thresholds.parse_thresholds``)."""
+    parser.add_argument(
+        "--thresholds", type=parse, default=None, metavar="model|params|P,M,C", help=help
     )
 
 

@@ -4,11 +4,11 @@
         [--params-file config/threading_ws.yaml] --out eval/
 
 Settings come from the node's parameters file (``/**/classifier: ros__parameters:``): input_mode,
-image_topics, image layers, crop_size, ``localizer.*``; thresholds are each model's own (its
-bundle's tuned thresholds) unless ``--thresholds params`` takes the file's, and
-``--pit-threshold``/``--maybe-threshold``/``--clean-threshold`` override either. Image topics
-resolve against the bag (as given, with a leading "/", or as the one topic ending in it);
-when none of them is in the bag, frames/crops mode evaluates every image topic of the bag.
+image_topics, image layers, crop_size, ``localizer.*``; every input mode of the node (crops,
+frames, layers, image_set). Thresholds: the parameters file's when one is given, else each
+model's own (:mod:`.thresholds`; ``--thresholds model|params|p,m,c`` and
+``--pit-threshold``/``--maybe-threshold``/``--clean-threshold`` override), printed with where
+they came from. Topics resolve against the bag (:func:`.inputs.choose_topics`).
 
 Each model's records are saved (``records_<model>.jsonl``) so ``cherry-eval --records FILE ...
 --out DIR`` can re-score them without the bag or the model.
@@ -18,78 +18,34 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from cherry_classifier import cli
-from cherry_classifier.bags.io import image_topics as bag_image_topics
+from cherry_classifier.bags.inputs import (
+    InputSettings,
+    choose_topics,
+    frames_over_mono_warning,
+    localizer_params_from,
+    node_params,
+    resolve_topics,
+)
 from cherry_classifier.bags.labels import LABELS_TOPIC
 from cherry_classifier.bags.offline import evaluate_bag
-from cherry_classifier.core.decision import Thresholds
+from cherry_classifier.bags.thresholds import (
+    THRESHOLD_NAMES,
+    choose_thresholds,
+    parse_thresholds,
+    with_overrides,
+)
 from cherry_classifier.evaluation.record_metrics import record_metrics
 from cherry_classifier.evaluation.record_report import slug, write_report
 from cherry_classifier.evaluation.records import RecordSet
 from cherry_classifier.evaluation.shift_report import labels_missing_message
-from cherry_classifier.imaging.layers import LAYER_ORDER
-from cherry_classifier.imaging.localizer import LocalizerParams
-from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX, OFFLINE_INPUT_MODES
+from cherry_classifier.imaging.pipeline import INPUT_MODES
 
 LOGGER = logging.getLogger(__name__)
-NODE_NAME = "classifier"
-THRESHOLD_NAMES = ("pit_threshold", "maybe_threshold", "clean_threshold")
-
-
-def node_params(path: str | Path, node: str = NODE_NAME) -> dict[str, Any]:
-    """The ``ros__parameters`` of ``node`` (or ``/**``) in a ROS 2 parameters file, flattened
-    (``localizer: {channel: 1}`` becomes ``localizer.channel``)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    for key in (f"/**/{node}", node, f"/{node}", "/**"):
-        section = data.get(key)
-        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
-            return _flatten(section["ros__parameters"])
-    raise ValueError(f"{path}: no '/**/{node}: ros__parameters:' section")
-
-
-def _flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def localizer_params_from(params: Mapping[str, Any]) -> LocalizerParams:
-    names = {f.name for f in fields(LocalizerParams)}
-    prefix = "localizer."
-    return LocalizerParams(
-        **{
-            k[len(prefix) :]: v
-            for k, v in params.items()
-            if k.startswith(prefix) and k[len(prefix) :] in names
-        }
-    )
-
-
-def resolve_topics(wanted: Sequence[str], available: Sequence[str]) -> list[str] | None:
-    """Bag topics for the node's (possibly relative) topic names; None if none is in the bag."""
-    resolved, missing = [], []
-    for topic in wanted:
-        name = topic if topic.startswith("/") else "/" + topic
-        matches = [name] if name in available else [t for t in available if t.endswith(name)]
-        if len(matches) > 1:
-            raise ValueError(f"topic {topic!r} is ambiguous in the bag: {matches}")
-        (resolved if matches else missing).append(matches[0] if matches else topic)
-    if not resolved:
-        return None
-    if missing:
-        raise ValueError(f"topic(s) {missing} not in the bag; image topics: {sorted(available)}")
-    return resolved
+__all__ = ["build_parser", "main", "node_params", "resolve_topics"]  # the latter two: .inputs
 
 
 def model_labels(paths: Sequence[str]) -> list[str]:
@@ -117,11 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_params_file(parser, "node parameters file (e.g. config/threading_ws.yaml)")
     cli.add_renamed(parser, "--params", "params_file", type=Path)
     cli.add_out(parser, "report folder", required=True)
-    parser.add_argument(
-        "--thresholds",
-        choices=("model", "params"),
-        default="model",
-        help="each model's own thresholds, or the --params-file's",
+    cli.add_thresholds(
+        parser,
+        parse_thresholds,
+        "model: each model's own; params: the --params-file's; or pit,maybe,clean (None: "
+        "params with a --params-file, else model)",
     )
     for name in THRESHOLD_NAMES:
         parser.add_argument(
@@ -132,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     parser.add_argument(
         "--input-mode",
-        choices=OFFLINE_INPUT_MODES,
+        choices=INPUT_MODES,
         help="the node's input mode (None: the --params-file's input_mode, else frames)",
     )
     cli.add_topics(parser, "image topics (layers: in layer order; None: the --params-file's)")
@@ -148,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    overrides = [n for n in THRESHOLD_NAMES if getattr(args, n) is not None]
+    if args.records and (args.thresholds is not None or overrides):
+        raise SystemExit(
+            "cherry-eval: --records keeps the decisions as recorded (at the thresholds each "
+            "report names); the report's threshold sweep shows what other thresholds decide"
+        )
     if args.records:
         labels = model_labels([str(p.with_suffix("")) for p in args.records])
         results = {label: RecordSet.load(p) for label, p in zip(labels, args.records, strict=True)}
@@ -163,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.records:
             records.save(args.out / f"records_{slug(name)}.jsonl")
         metrics = record_metrics(records)
+        print(f"{name}: {describe_thresholds(records)}")
         if not metrics["labelled"]:
             print(f"{name}: {metrics['decisions']} decisions; {labels_missing_message(records)}")
             continue
@@ -180,63 +143,70 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
 
     params = node_params(args.params_file) if args.params_file else {}
     input_mode = args.input_mode or params.get("input_mode", "frames")
-    topics = _topics(args, params, input_mode)
+    layer_names = params.get("layer_names") or InputSettings().layer_names
+    topics = choose_topics(
+        args.bag, input_mode, args.topics, params.get("image_topics", ()), layer_names
+    )
+    settings = InputSettings.from_params(params, input_mode, topics)
+    warning = frames_over_mono_warning(args.bag, settings)
+    if warning:
+        LOGGER.warning("warning: %s", warning)
     # A model as given (bundle, file or training run folder), else by name in the package's
     # models folder; checked (golden crops) as the node checks it.
     store = ModelStore.searching(backend=args.backend, num_threads=args.threads or None)
     results = {}
     for label, path in zip(model_labels(args.model), args.model, strict=True):
         classifier = store.load(path)
-        thresholds = _thresholds(args, params, classifier.manifest.thresholds)
+        chosen = choose_thresholds(
+            args.thresholds,
+            args.params_file,
+            params,
+            lambda classifier=classifier: classifier.manifest.thresholds,
+            classifier.model_id,
+        )
+        chosen = with_overrides(chosen, {n: getattr(args, n) for n in THRESHOLD_NAMES})
         LOGGER.info(
             "%s (%s): %s mode on %s, %s",
             label,
             classifier.model_id,
             input_mode,
-            topics or "every image topic",
-            thresholds,
+            ", ".join(topics),
+            chosen.describe(),
         )
-        results[label] = evaluate_bag(
+        records = evaluate_bag(
             args.bag,
             classifier,
-            thresholds,
+            chosen.thresholds,
             input_mode,
             topics,
             crop_size=int(params.get("crop_size") or classifier.manifest.crop_size),
             localizer_params=localizer_params_from(params),
             batch_size=args.batch_size,
             labels_topic=args.labels_topic,
-            layer_names=params.get("layer_names", LAYER_ORDER),
-            layer_offsets_px=params.get("layer_offsets_px", DEFAULT_LAYER_OFFSETS_PX),
-            layer_sync_tolerance_s=float(params.get("layer_sync_tolerance_ms", 50.0)) / 1000,
-            layer_timeout_s=float(params.get("layer_timeout_ms", 1000.0)) / 1000,
+            layer_names=settings.layer_names,
+            layer_offsets_px=settings.layer_offsets_px,
+            layer_sync_tolerance_s=settings.layer_sync_tolerance_s,
+            layer_timeout_s=settings.layer_timeout_s,
+            encoder_px_per_count=settings.encoder_px_per_count,
         )
+        records.meta["thresholds_source"] = chosen.source
+        if warning:
+            records.meta["warnings"] = [warning]
+        results[label] = records
     return results
 
 
-def _topics(args: argparse.Namespace, params: Mapping[str, Any], mode: str) -> list[str] | None:
-    available = sorted(bag_image_topics(args.bag))
-    if args.topics:
-        return resolve_topics(args.topics, available) or list(args.topics)
-    resolved = resolve_topics(params.get("image_topics", []), available)
-    if resolved is None and mode == "layers":
-        raise SystemExit(
-            f"layers mode: none of {params.get('image_topics')} in the bag "
-            f"({available}); pass --topics in layer order"
-        )
-    if resolved is None:
-        LOGGER.info("none of the parameter file's image topics is in the bag: using %s", available)
-    return resolved
-
-
-def _thresholds(
-    args: argparse.Namespace, params: Mapping[str, Any], model_thresholds: Thresholds
-) -> Thresholds:
-    values = model_thresholds.to_dict()
-    if args.thresholds == "params":
-        values.update({n: float(params[n]) for n in THRESHOLD_NAMES if n in params})
-    values.update({n: getattr(args, n) for n in THRESHOLD_NAMES if getattr(args, n) is not None})
-    return Thresholds(**values).validated()
+def describe_thresholds(records: RecordSet) -> str:
+    """The records' thresholds and where they came from, as every report starts."""
+    thresholds = records.meta.get("thresholds")
+    if not thresholds:
+        return "thresholds changed during the run (each decision array says its own)"
+    source = records.meta.get("thresholds_source", "not recorded")
+    return (
+        f"thresholds pit {thresholds['pit_threshold']:.4g} / maybe "
+        f"{thresholds['maybe_threshold']:.4g} / clean {thresholds['clean_threshold']:.4g} "
+        f"(from {source})"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@
 - ``--frames DIR [DIR ...]``: layered trigger folders (like ``production_frames/<trigger>``, or
   a folder of them): ``--mode frames`` stacks and aligns the layers by their encoder counts into
   one bot1, bot2, top2 frame; ``--mode layers`` writes each layer, as taken, on its own mono
-  topic (``<topic>/bot1`` ...) for the node's layers mode. No labels;
+  topic (``<topic>/bot1`` ...) for the node's layers mode; ``--mode image_set`` writes one
+  ``cherry_interfaces/ImageSetHdr`` per trigger on ``<topic>_set`` (the layers as taken, mono8,
+  with their encoder counts and mm), as the line's camera publishes them. No labels;
 - ``--synthetic N``: N synthetic frames (``evaluation.synthetic.render_frame``) with every cherry's
   true class and box as labels; ``--class-shares`` draws the classes (default the line's
   0.8, 0.05, 0.15), e.g. to make a shifted class balance for the drift score.
@@ -23,17 +25,25 @@ Labels go on ``/cherry_labels`` (see :mod:`.labels`).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cherry_classifier import cli
 from cherry_classifier.bags.io import BagSummary, BagWriter, bag_summary
 from cherry_classifier.bags.labels import LABELS_TOPIC, SYNTHETIC_TRUTH, write_labels
-from cherry_classifier.bags.messages import COMPRESSIONS, image_message, image_msgtype
+from cherry_classifier.bags.line_types import IMAGE_LAYER, IMAGE_SET_HDR, TRIGGER
+from cherry_classifier.bags.messages import (
+    COMPRESSIONS,
+    image_message,
+    image_msgtype,
+    msg_class,
+)
 from cherry_classifier.core.decision import LABEL_NAMES
 from cherry_classifier.evaluation.dataset import SPLITS, SYNTHETIC_MARKER, read_samples
 from cherry_classifier.evaluation.labels import Label
@@ -42,6 +52,7 @@ from cherry_classifier.imaging.layers import (
     LAYER_ORDER,
     load_layered_frame,
     load_layers,
+    read_sidecar,
     shift_along_belt,
 )
 from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX
@@ -78,6 +89,41 @@ class BagImage:
     labels_topic: str | None = None  # where its labels go (default: the bag's labels topic)
 
 
+@dataclass
+class BagImageSet:
+    """One trigger as the line's camera sends it: an ImageSetHdr of mono layers with their
+    encoder counts and mm (always raw mono8, whatever the bag's compression)."""
+
+    topic: str
+    frame_id: str  # each layer image's header frame_id is ``<frame_id>/<layer>``
+    trigger_id: int
+    layers: list[tuple[str, np.ndarray, int, int]]  # (name, mono image, encoder count, mm)
+    labels: list[Label] | None = None  # in the reference (first) layer's coordinates
+    labels_topic: str | None = None
+
+
+def image_set_message(item: BagImageSet, stamp: int) -> tuple[Any, Any]:
+    """(the ImageSetHdr of ``item`` stamped ``stamp``, its reference layer's image header)."""
+    layers = [
+        msg_class(IMAGE_LAYER)(
+            name=name,
+            frame_id=f"{item.frame_id}/{name}",
+            image=image_message(plane, stamp, f"{item.frame_id}/{name}", "none", "mono8"),
+            count=count,
+            mm=mm,
+        )
+        for name, plane, count, mm in item.layers
+    ]
+    reference = layers[0]
+    trigger = msg_class(TRIGGER)(
+        frame_id=item.trigger_id,
+        stamp=reference.image.header.stamp,
+        encoder_count=reference.count,
+        encoder_mm=reference.mm,
+    )
+    return msg_class(IMAGE_SET_HDR)(trigger=trigger, images=layers), reference.image.header
+
+
 def image_topic(base: str, compression: str) -> str:
     """``base`` for raw images, ``base/compressed`` for compressed ones (image_transport)."""
     if compression == "none" or base.endswith("/compressed"):
@@ -87,7 +133,7 @@ def image_topic(base: str, compression: str) -> str:
 
 def write_image_bag(
     out: str | Path,
-    triggers: Iterable[Sequence[BagImage]],
+    triggers: Iterable[Sequence[BagImage | BagImageSet]],
     storage: str = "sqlite3",
     compression: str = "png",
     rate_hz: float = DEFAULT_RATE_HZ,
@@ -98,7 +144,8 @@ def write_image_bag(
     """Write one trigger's images per step, stamped ``start_s + step / rate_hz``.
 
     Image topics get ``/compressed`` appended when compressed (see :func:`image_topic`); the
-    labels of each labelled image are written on ``labels_topic`` with its header.
+    labels of each labelled image are written on ``labels_topic`` with its header (an image
+    set's: with its reference layer's header).
     """
     if rate_hz <= 0:
         raise ValueError(f"rate must be > 0, got {rate_hz}")
@@ -108,6 +155,14 @@ def write_image_bag(
         for step, images in enumerate(triggers):
             stamp = start_ns + round(step * 1e9 / rate_hz)
             for item in images:
+                if isinstance(item, BagImageSet):
+                    bag.add_topic(item.topic, IMAGE_SET_HDR)
+                    message, reference_header = image_set_message(item, stamp)
+                    bag.write(item.topic, stamp, message)
+                    if item.labels is not None:
+                        target = item.labels_topic or labels_topic
+                        write_labels(bag, item.topic, reference_header, item.labels, stamp, target)
+                    continue
                 topic = image_topic(item.topic, compression)
                 bag.add_topic(topic, msgtype)
                 message = image_message(
@@ -178,8 +233,9 @@ def production_triggers(
     layer_names: Sequence[str] = LAYER_ORDER,
     labels: dict[str, list[Label]] | None = None,
     labels_topic: str | None = None,
-) -> Iterator[list[BagImage]]:
-    """Layered trigger folders as stacked, aligned frames (``frames``) or mono layers (``layers``).
+) -> Iterator[list[BagImage | BagImageSet]]:
+    """Layered trigger folders as stacked, aligned frames (``frames``), mono layers (``layers``,
+    on ``<topic>/<layer>``) or image sets (``image_set``, on ``<topic>_set``).
 
     ``labels``: optional labels per trigger folder name (e.g. an annotated frame's boxes),
     written on ``labels_topic`` (default: the bag's labels topic).
@@ -203,8 +259,49 @@ def production_triggers(
                 )
                 for index, name in enumerate(layer_names)
             ]
+        elif mode == "image_set":
+            item = image_set_of_folder(folder, f"{topic}_set", layer_names, frame_labels)
+            item.labels_topic = labels_topic
+            yield [item]
         else:
-            raise ValueError(f"mode must be frames or layers, got {mode!r}")
+            raise ValueError(f"mode must be frames, layers or image_set, got {mode!r}")
+
+
+def image_set_of_folder(
+    folder: Path,
+    topic: str,
+    layer_names: Sequence[str] = LAYER_ORDER,
+    labels: list[Label] | None = None,
+) -> BagImageSet:
+    """One trigger folder as the line's camera sends it (layers as taken, counts and mm from
+    the sidecar); the trigger id is the sidecar's numeric frame id (else 0)."""
+    layers = load_layers(folder, layer_names)
+    frame_id, counts = read_sidecar(folder)
+    missing = [name for name in layer_names if name not in counts]
+    if missing:
+        raise ValueError(f"{folder}: no encoder counts for {missing}: an image set needs them")
+    mms = sidecar_mm(folder)
+    planes = [(name, layers[name], counts[name], mms.get(name, 0)) for name in layer_names]
+    trigger_id = int(frame_id) if frame_id is not None and frame_id.isdigit() else 0
+    return BagImageSet(topic, frame_id or folder.name, trigger_id, planes, labels)
+
+
+def sidecar_mm(folder: Path) -> dict[str, int]:
+    """Belt position (mm) per layer from a trigger folder's sidecar ({} when it has none)."""
+    for sidecar in sorted(folder.glob("*.json")) + sorted(folder.glob("*.txt")):
+        try:
+            data = json.loads(sidecar.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("encoder_mm"), dict):
+            return {str(k): int(v) for k, v in data["encoder_mm"].items()}
+        if isinstance(data, dict) and isinstance(data.get("images"), list):
+            return {
+                str(i["name"]): int(i["encoder_mm"])
+                for i in data["images"]
+                if isinstance(i, dict) and "name" in i and "encoder_mm" in i
+            }
+    return {}
 
 
 def synthetic_triggers(
@@ -268,10 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--synthetic", type=int, metavar="N", help="N synthetic frames")
     parser.add_argument(
         "--mode",
-        choices=("frames", "layers"),
+        choices=("frames", "layers", "image_set"),
         default="frames",
         help="frames: one stacked bot1, bot2, top2 image per trigger; layers: one mono topic "
-        "per layer",
+        "per layer; image_set (--frames only): one ImageSetHdr per trigger on <topic>_set",
     )
     parser.add_argument(
         "--topic", help="image topic (None: /camera/crops with --crops, else /camera/image)"

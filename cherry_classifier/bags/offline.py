@@ -20,14 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from cherry_classifier.bags.inputs import input_topics
 from cherry_classifier.bags.io import BagError, decode, iter_messages
-from cherry_classifier.bags.io import image_topics as bag_image_topics
 from cherry_classifier.bags.labels import LABELS_TOPIC, Label, read_labels
 from cherry_classifier.bags.messages import COMPRESSED_IMAGE, stamp_ns
 from cherry_classifier.core.contract import CROP_SIZE_PX
 from cherry_classifier.core.decision import Thresholds, decide
 from cherry_classifier.evaluation.records import RecordSet, frame_records
-from cherry_classifier.imaging.layers import LAYER_ORDER
+from cherry_classifier.imaging.image_set import join_layers, layers_of_image_set
+from cherry_classifier.imaging.layers import LAYER_ORDER, PX_PER_ENCODER_COUNT
 from cherry_classifier.imaging.localizer import LocalizerParams, Region
 from cherry_classifier.imaging.pipeline import (
     DEFAULT_LAYER_OFFSETS_PX,
@@ -61,16 +62,21 @@ def iter_source_frames(
     pipeline: FramePipeline,
     topics: Sequence[str],
     refused: dict[str, int] | None = None,
+    layer_names: Sequence[str] = LAYER_ORDER,
+    encoder_px_per_count: float = PX_PER_ENCODER_COUNT,
 ) -> Iterator[SourceFrame]:
-    """The images of ``topics`` (layers mode: one topic per layer, in layer order), decoded.
+    """The images of ``topics`` (layers mode: one topic per layer, in layer order; image_set
+    mode: ImageSetHdr topics, each set's ``layer_names`` aligned by their encoder counts as the
+    node aligns them), decoded.
 
     Images that cannot be decoded are skipped, counted per topic in ``refused``, and logged.
     """
-    available = bag_image_topics(bag_path)
+    available = input_topics(bag_path, pipeline.input_mode)
     missing = [t for t in topics if t not in available]
     if missing:
         raise BagError(
-            f"{bag_path} has no image topic(s) {missing}; image topics: {sorted(available)}"
+            f"{bag_path} has no {pipeline.input_mode} mode topic(s) {missing}; it has "
+            f"{sorted(available)}"
         )
     layer_of = {}
     if pipeline.layer_sync is not None:
@@ -79,11 +85,18 @@ def iter_source_frames(
             raise ValueError(f"layers mode needs one topic per layer {names}, got {list(topics)}")
         layer_of = dict(zip(topics, names, strict=True))
     joined_source = ",".join(topics)
+    image_sets = pipeline.input_mode == "image_set"
     for message in iter_messages(bag_path, topics):
         try:
             decoded = decode(message)
-            image = decode_image(decoded, message.msgtype == COMPRESSED_IMAGE)
-        except ValueError as error:
+            if image_sets:  # the reference layer's header stands for the set, as in the node
+                joined_set = join_layers(
+                    *layers_of_image_set(decoded), layer_names, encoder_px_per_count
+                )
+                decoded, image = joined_set, joined_set.image
+            else:
+                image = decode_image(decoded, message.msgtype == COMPRESSED_IMAGE)
+        except ValueError as error:  # ImageSetError and ImageFormatError are ValueErrors
             if refused is not None:
                 refused[message.topic] = refused.get(message.topic, 0) + 1
             LOGGER.warning("refused an image on %s: %s", message.topic, error)
@@ -120,12 +133,14 @@ def evaluate_bag(
     layer_sync_tolerance_s: float = 0.05,
     layer_timeout_s: float = 1.0,
     max_match_distance_px: float | None = None,
+    encoder_px_per_count: float = PX_PER_ENCODER_COUNT,
 ) -> RecordSet:
     """Classify every cherry of a bag's images; one record per decision (see the module doc).
 
     ``classifier``: a core Classifier (``predict_proba``, ``manifest``, ``model_id``).
     ``thresholds``: default the model's own (its manifest). ``image_topics``: default every
-    Image/CompressedImage topic (frames and crops mode; layers mode needs them, in layer order).
+    Image/CompressedImage topic (frames and crops mode; layers mode needs them, in layer order;
+    image_set mode: the bag's ImageSetHdr topics).
     """
     thresholds = (thresholds or classifier.manifest.thresholds).validated()
     if batch_size < 1:
@@ -133,7 +148,7 @@ def evaluate_bag(
     if image_topics is None:
         if input_mode == "layers":
             raise ValueError("layers mode needs image_topics: one per layer, in layer order")
-        image_topics = sorted(bag_image_topics(bag_path))
+        image_topics = sorted(input_topics(bag_path, input_mode))
     topics = list(image_topics)
     pipeline = FramePipeline(
         input_mode,
@@ -175,7 +190,10 @@ def evaluate_bag(
             offset += count
         pending.clear()
 
-    for frame in iter_source_frames(bag_path, pipeline, topics, refused):
+    frames = iter_source_frames(
+        bag_path, pipeline, topics, refused, layer_names, encoder_px_per_count
+    )
+    for frame in frames:
         frames_seen[frame.source] = frames_seen.get(frame.source, 0) + 1
         frame_stamps.setdefault(frame.source, []).append(frame.stamp_ns)
         labelled_frames += _labels_for(labels, frame) is not None
@@ -192,6 +210,7 @@ def evaluate_bag(
         "image_topics": topics,
         "thresholds": thresholds.to_dict(),
         "crop_size": crop_size,
+        **({"encoder_px_per_count": encoder_px_per_count} if input_mode == "image_set" else {}),
         "batch_size": batch_size,
         "model_path": str(getattr(classifier, "path", "") or ""),
         "backend": str(getattr(classifier, "backend_name", "")),

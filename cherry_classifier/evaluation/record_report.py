@@ -125,9 +125,12 @@ def _markdown(
                 ", thresholds pit {pit_threshold:.4g} / maybe {maybe_threshold:.4g} / "
                 "clean {clean_threshold:.4g}".format(**thresholds)
                 if thresholds
-                else ""
+                else ", thresholds changed during the run"
             )
+            + (f" (from {meta['thresholds_source']})" if meta.get("thresholds_source") else "")
         )
+        for warning in meta.get("warnings", []):
+            lines.append(f"  - **warning**: {warning}")
         if meta.get("refused_images"):
             lines.append(f"  - refused images: {meta['refused_images']}")
     if not summary["labelled"]:

@@ -30,7 +30,6 @@ from cherry_classifier.imaging.layers import LAYER_ORDER, stack_layers
 from cherry_classifier.imaging.localizer import CherryLocalizer, LocalizerParams, Region, cut_crops
 
 INPUT_MODES = ("crops", "frames", "layers", "image_set")  # image_set: the line's ImageSetHdr
-OFFLINE_INPUT_MODES = INPUT_MODES[:3]  # what the bag tools replay (no ImageSetHdr there)
 # Layers mode: rows bot1, bot2, top2 are shifted along the belt on the threading workstation
 # (measured). The one default: the node's layer_offsets_px, the bag tools and make_bag use it.
 DEFAULT_LAYER_OFFSETS_PX = (0, 13, 25)

@@ -32,7 +32,7 @@ NODE_NAME = "classifier"
 CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 STAND_IN = CHECKOUT_ROOT / "cherry_dev" / "launch_stub.py"
 
-ParameterValue = str | Sequence[str]
+ParameterValue = str | float | Sequence[str]
 
 
 class NodeStartError(RuntimeError):
@@ -120,6 +120,8 @@ def parameter_arguments(parameters: Mapping[str, ParameterValue]) -> list[str]:
 
 
 def _ros_argument(value: ParameterValue) -> str:
+    if isinstance(value, float):
+        return repr(value)
     return value if isinstance(value, str) else f"[{','.join(value)}]"
 
 
@@ -145,7 +147,9 @@ def merged_params_file(base: Path, parameters: Mapping[str, ParameterValue], out
         content[f"/**/{NODE_NAME}"] = {"ros__parameters": {}}
         entries = [content[f"/**/{NODE_NAME}"]["ros__parameters"]]
     for entry in entries:
-        entry.update({k: v if isinstance(v, str) else list(v) for k, v in parameters.items()})
+        entry.update(
+            {k: v if isinstance(v, str | float) else list(v) for k, v in parameters.items()}
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(content, sort_keys=False))
     return out

@@ -11,7 +11,10 @@ Image topics follow their publishers, as they come and go: a topic is subscribed
 publisher is seen, reliable while every publisher is (a best-effort reader loses whole frames
 over Fast DDS, see ``docs/benchmarks.md``), best effort as soon as one is not, and re-subscribed
 whenever that choice changes. ``/diagnostics`` (status ``<recorder>: recording``) says, per
-topic, the reliability it records with and how many messages are in the bag.
+topic, how many messages are in the bag and, for the classifier's input topics, how many the
+classifier received (from its own ``/diagnostics``), the reliability it records with and its
+matched publishers; WARN when the bag has fewer than the classifier received two periods in a
+row (frames the classifier decided but the bag lacks).
 
 With ``capture_dir`` set it also saves, for labelling, every crop the classifier decided MAYBE
 and a ``capture_sample_share`` of the others (see :mod:`cherry_classifier.evaluation.capture`):
@@ -77,6 +80,8 @@ class RecorderNode(Node):
         self._recorded_topics: dict[str, Any] = {}  # topic -> subscription (None: refused)
         self._image_reliability: dict[str, ReliabilityPolicy] = {}  # as subscribed now
         self._counts: dict[str, int] = {}
+        self._classifier_received: dict[str, int] = {}  # per input topic, its diagnostics' count
+        self._behind_before: set[str] = set()  # topics whose bag lagged the previous period
         self._capture = self._make_capture()
         self._pipeline: FramePipeline | None = None
         self._layer_topics: list[str] = []
@@ -216,14 +221,39 @@ class RecorderNode(Node):
         self.get_logger().info(f"recording {topic} ({msgtype}, {reliability})")
         return True
 
+    def _note_classifier_counts(self, array: DiagnosticArray) -> None:
+        """Keep the classifier's own count of messages received per input topic."""
+        prefix = f"{self._param('classifier_node')}: input "
+        for status in array.status:
+            if status.name.startswith(prefix):
+                values = {kv.key: kv.value for kv in status.values}
+                if "frames_received" in values:
+                    topic = status.name.removeprefix(prefix)
+                    self._classifier_received[topic] = int(values["frames_received"])
+
+    def _behind(self) -> list[str]:
+        """Input topics whose bag has fewer messages than the classifier received, two
+        diagnostics periods in a row (one period: still on their way)."""
+        behind = {
+            topic
+            for topic, received in self._classifier_received.items()
+            if self._counts.get(topic, 0) < received
+        }
+        lagging, self._behind_before = sorted(behind & self._behind_before), behind
+        return lagging
+
     def _publish_diagnostics(self) -> None:
-        """Per recorded topic: messages in the bag, and the image topics' reliability."""
+        """Per recorded topic: messages in the bag; per input topic also the classifier's count
+        of received messages, the reliability recorded with and the matched publishers."""
         try:
             values = [KeyValue(key="bag", value=str(self.output))]
             for topic in sorted(self._recorded_topics):
                 values.append(
                     KeyValue(key=f"{topic} written", value=str(self._counts.get(topic, 0)))
                 )
+                if topic in self._classifier_received:
+                    received = str(self._classifier_received[topic])
+                    values.append(KeyValue(key=f"{topic} classifier received", value=received))
                 reliability = self._image_reliability.get(topic)
                 if reliability is not None:  # an image topic: what it will receive from
                     matched = self._recorded_topics[topic].get_publisher_count()
@@ -231,10 +261,17 @@ class RecorderNode(Node):
                         KeyValue(key=f"{topic} reliability", value=reliability.name.lower())
                     )
                     values.append(KeyValue(key=f"{topic} matched publishers", value=str(matched)))
+            behind = self._behind()
+            message = f"{sum(self._counts.values())} messages on {len(self._counts)} topics"
+            if behind:
+                message += "; fewer in the bag than the classifier received: " + ", ".join(
+                    f"{t} {self._counts.get(t, 0)} of {self._classifier_received[t]}"
+                    for t in behind
+                )
             status = DiagnosticStatus(
-                level=DiagnosticStatus.OK,
+                level=DiagnosticStatus.WARN if behind else DiagnosticStatus.OK,
                 name=f"{self.get_fully_qualified_name()}: recording",
-                message=f"{sum(self._counts.values())} messages on {len(self._counts)} topics",
+                message=message,
                 hardware_id=self.get_fully_qualified_name(),
                 values=values,
             )
@@ -286,6 +323,8 @@ class RecorderNode(Node):
         try:
             self._writer.write_raw(topic, msgtype, self.get_clock().now().nanoseconds, raw)
             self._counts[topic] = self._counts.get(topic, 0) + 1
+            if message_class is DiagnosticArray:
+                self._note_classifier_counts(deserialize_message(raw, DiagnosticArray))
             if self._capture is None or self._pipeline is None:
                 return
             if is_image:
@@ -380,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:  # rclpy's RCLError: SIGINT shut the context down while spin built its
+        if rclpy.ok():  # wait set (seen under CPU load): a stop as well; anything else is not
+            raise
     finally:
         node.close()
         node.destroy_node()

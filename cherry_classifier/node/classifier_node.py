@@ -145,6 +145,7 @@ class ClassifierNode(Node):
             allow_demo_models=self._param("allow_demo_model"),
         )
         self._layer_lock = threading.Lock()
+        self._layers_received: dict[str, int] = {}  # layers mode: decoded layers per topic
         self._input_guard = InputGuard(log_period_s=LOG_THROTTLE_S)
         self._last_input: dict[str, float] = {}
         self._model_path = ""
@@ -549,6 +550,7 @@ class ClassifierNode(Node):
             self._submit(source, message.header, image, arrival, stages)
             return
         with self._layer_lock:  # callbacks of several layer topics run concurrently
+            self._layers_received[source] = self._layers_received.get(source, 0) + 1
             joined = self._pipeline.add_layer(layer, message.header, image)
         if joined is not None:  # the last layer's transfer and conversion (with the stacking)
             stages["conversion"] = time.perf_counter() - entered
@@ -724,6 +726,8 @@ class ClassifierNode(Node):
                 s.topic_name: s.get_publisher_count() for s in self._input_subscriptions
             },
             silence_hint=self._silence_hint(),
+            layer_sets_source=self._layer_source() if layer_sync is not None else "",
+            layers_received=self._layers_snapshot(),
             debug_image_subscribers=self._debug_pub.get_subscription_count(),
             demo_model_warning=model.manifest.demo_model_warning() if model is not None else "",
             training_data=model.manifest.training_data_summary() if model is not None else "",
@@ -735,6 +739,10 @@ class ClassifierNode(Node):
         for topic in report.stale_topics():
             self._log_publishers_qos(topic)
         return array
+
+    def _layers_snapshot(self) -> dict[str, int]:
+        with self._layer_lock:
+            return dict(self._layers_received)
 
     def _silence_hint(self) -> str:
         """The likely cause when matched publishers send and nothing arrives, and its fix."""

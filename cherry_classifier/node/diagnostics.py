@@ -10,6 +10,12 @@ Counters are totals since start-up: ``frames_dropped`` = ``dropped_queue_full`` 
 ``input_guard``. ``stage_<stage>_ms_<p50|p99|max|n>``: where the last decided frames' time
 went (``core.stage_times``: transfer, conversion, localizing, queue_wait, inference, publish,
 in_node).
+
+Per input topic (``<node>: input <topic>``): ``frames_received`` / ``frames_decided`` /
+``frames_dropped`` count that topic's frames (image_set mode: its image sets). In layers mode a
+topic carries one layer of each set: ``frames_received`` counts its layers, ``frames_decided``
+and ``frames_dropped`` the joined sets (the same on every layer topic, decided under the source
+``decided_as``), so a lost layer shows as a topic that received fewer than the others.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class HealthReport:
     demo_model_warning: str = ""  # why the running model must not sort ("" : not a demo model)
     training_data: str = ""  # what the running model was trained on, e.g. "synthetic, 2222 crops"
     stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # core.stage_times
+    layer_sets_source: str = ""  # layers mode: the joined source its sets are decided under
+    layers_received: dict[str, int] = field(default_factory=dict)  # layers mode, per topic
 
     def stale_topics(self) -> list[str]:
         return [t for t, seen in self.last_input.items() if self.now - seen > self.stale_after_s]
@@ -63,8 +71,8 @@ class DiagnosticsState:
         stats = report.stats
         statuses = [self._inference_status(report, previous, node_name)]
         for topic in sorted(report.last_input):
-            received = stats["frames_in"].get(topic, 0)
-            before = previous.stats["frames_in"].get(topic, 0) if previous else received
+            received, before = self._received(report, previous, topic)
+            decided_as = report.layer_sets_source or topic
             rate = (received - before) / period if period else 0.0
             stale = topic in report.stale_topics()
             matched = report.matched_publishers.get(topic, 0)
@@ -73,22 +81,34 @@ class DiagnosticsState:
                 message = f"no image for over {report.stale_after_s:.0f} s"
                 if matched:
                     message += f" from {matched} matched publisher(s); {report.silence_hint}"
+            values = {
+                "matched_publishers": matched,
+                "rate_hz": rate,
+                "frames_received": received,
+                "frames_dropped": stats["frames_dropped"].get(decided_as, 0),
+                "frames_decided": stats["frames_out"].get(decided_as, 0),
+                "seconds_since_last": report.now - report.last_input[topic],
+            }
+            if report.layer_sets_source:
+                values["decided_as"] = decided_as
             statuses.append(
-                _status(
-                    WARN if stale else OK,
-                    f"{node_name}: input {topic}",
-                    message,
-                    {
-                        "matched_publishers": matched,
-                        "rate_hz": rate,
-                        "frames_received": received,
-                        "frames_dropped": stats["frames_dropped"].get(topic, 0),
-                        "frames_decided": stats["frames_out"].get(topic, 0),
-                        "seconds_since_last": report.now - report.last_input[topic],
-                    },
-                )
+                _status(WARN if stale else OK, f"{node_name}: input {topic}", message, values)
             )
         return statuses
+
+    @staticmethod
+    def _received(
+        report: HealthReport, previous: HealthReport | None, topic: str
+    ) -> tuple[int, int]:
+        """(received on ``topic`` now, in the previous period): layers in layers mode."""
+        if report.layer_sets_source:
+            counts = report.layers_received
+            before = previous.layers_received if previous else None
+        else:
+            counts = report.stats["frames_in"]
+            before = previous.stats["frames_in"] if previous else None
+        received = counts.get(topic, 0)
+        return received, (before.get(topic, 0) if before is not None else received)
 
     def _inference_status(
         self, report: HealthReport, previous: HealthReport | None, node_name: str

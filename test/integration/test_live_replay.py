@@ -232,6 +232,25 @@ def test_the_readme_main_command_runs_to_completion(tmp_path, ros_domain):
     assert "report:" in completed.stdout
     assert (out / "report.md").is_file() and (out / "report.json").is_file()
     assert (out / "latency.png").is_file() and (out / "sweep.png").is_file()
+    assert "thresholds from model default: its tuned thresholds" in completed.stdout
+
+    # the README's paired offline command gives the same verdict on the sample bag (issue 13)
+    offline = tmp_path / "offline"
+    sample = str(REPO_ROOT / "data" / "sample_bag")
+    offline_command = [sys.executable, "-m", "cherry_classifier.bags.evaluate", sample]
+    offline_command += ["--model", "default", "--out", str(offline), "--threads", "1"]
+    evaluated = subprocess.run(
+        offline_command,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    (live,) = json.loads((out / "report.json").read_text())["models"].values()
+    (alone,) = json.loads((offline / "report.json").read_text())["models"].values()
+    assert live["meta"]["thresholds"] == alone["meta"]["thresholds"]
+    for name in ("decisions", "decided", "confusion", "pit_recall", "clean_yield", "maybe_rate"):
+        assert live["metrics"][name] == alone["metrics"][name], name
 
 
 def test_the_installed_replay_attaches_to_a_node_of_another_process(

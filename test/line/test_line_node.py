@@ -440,17 +440,40 @@ def test_whole_frames_with_the_shipped_params_file_all_arrive_and_are_decided(
     assert {a.pit_threshold for a in side.decisions} == {thresholds.pit_threshold}
 
 
-def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path, domain, folders):
-    """record:=true with the line profile: the recorder starts with the node, before the camera,
-    follows the camera's reliable publisher when it comes, and records every set decided."""
+RECORDED_CAMERAS = {  # camera mode -> (launch arguments, -p values re-set, topic, bag type)
+    "image_set": (
+        {"line": "true"},
+        ALLOW_DEMO_MODEL,
+        "/image_set",
+        "cherry_interfaces/msg/ImageSetHdr",
+    ),
+    "frames": ({}, [], "/camera/image", "sensor_msgs/msg/Image"),  # whole 3.7 MB frames
+    "crops": (
+        {},
+        ["-p", "input_mode:=crops", "-p", "image_topics:=[camera/crops]"],
+        "/camera/crops",
+        "sensor_msgs/msg/Image",
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", list(RECORDED_CAMERAS))
+def test_the_recorder_started_before_a_reliable_camera_records_every_frame_decided(
+    tmp_path, domain, folders, mode
+):
+    """record:=true: the recorder starts with the node, before the camera process (image sets
+    with the line profile; whole frames and crops with threading_ws.yaml), follows the camera's
+    reliable publisher when it comes, and records every frame the classifier decided; its
+    /diagnostics put the classifier's received count beside the bag's."""
     from cherry_classifier.bags.io import bag_summary, decode, iter_messages
     from cherry_dev.launch_stub import launch_commands
 
+    arguments, extra, topic, msgtype = RECORDED_CAMERAS[mode]
     count = 9
     output = tmp_path / "shift"
-    launched = launch_commands(line="true", record="true", record_output=str(output))
+    launched = launch_commands(record="true", record_output=str(output), **arguments)
     commands = {node.executable: command for node, command in launched}
-    commands["classifier_node"] += ALLOW_DEMO_MODEL
+    commands["classifier_node"] += extra
     side = LineSide(domain)
     recorder_log = tmp_path / "recorder.log"
     recording: dict[str, str] = {}
@@ -460,6 +483,9 @@ def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path
             if status.name == "/cherry_recorder: recording":
                 recording.clear()
                 recording.update({kv.key: kv.value for kv in status.values})
+                recording["_level"] = str(
+                    status.level[0] if isinstance(status.level, bytes) else status.level
+                )
 
     side.node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     env = {"ROS_DOMAIN_ID": str(domain)}
@@ -471,8 +497,8 @@ def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path
                 def recorder_will_receive() -> bool:
                     """A reliable subscription matched to the camera (volatile: it receives
                     only what is sent after it matched)."""
-                    return recording.get("/image_set reliability") == "reliable" and (
-                        int(recording.get("/image_set matched publishers", 0)) >= 1
+                    return recording.get(f"{topic} reliability") == "reliable" and (
+                        int(recording.get(f"{topic} matched publishers", 0)) >= 1
                     )
 
                 run_camera(
@@ -480,26 +506,36 @@ def test_the_recorder_started_before_the_camera_records_every_image_set(tmp_path
                     tmp_path,
                     domain,
                     folders,
-                    "/image_set",
+                    topic,
                     count,
-                    "image_set",
+                    mode,
                     also_ready=recorder_will_receive,
                 )
+                decided = side.fresh_input_status(topic, count)
                 side.wait(
                     lambda: (
-                        recording.get("/image_set written") == str(count)
+                        recording.get(f"{topic} written") == str(count)
+                        and recording.get(f"{topic} classifier received") == str(count)
                         and recording.get("/classifier/decisions written") == str(count)
                     ),
-                    "every set and decision array in the bag",
+                    "every frame and decision array in the bag, the classifier's count beside",
                 )
+                assert recording["_level"] == "0", recording  # OK: the bag lacks nothing
             assert recorder.returncode == 0, process_output(recorder_log)
     finally:
         side.close()
+    assert decided["frames_received"] == str(count) and decided["frames_dropped"] == "0"
     summary = bag_summary(output)
-    assert summary.topics["/image_set"] == ("cherry_interfaces/msg/ImageSetHdr", count)
+    assert summary.topics[topic] == (msgtype, count)
     assert summary.topics["/classifier/decisions"][1] == count
-    frame_ids = [decode(m).trigger.frame_id for m in iter_messages(output, ["/image_set"])]
-    assert sorted(frame_ids) == list(range(count))
+    stamps = sorted((a.header.stamp.sec * 10**9 + a.header.stamp.nanosec) for a in side.decisions)
+    if mode == "image_set":
+        frame_ids = [decode(m).trigger.frame_id for m in iter_messages(output, [topic])]
+        assert sorted(frame_ids) == list(range(count))
+        recorded = [decode(m).images[0].image.header for m in iter_messages(output, [topic])]
+    else:
+        recorded = [decode(m).header for m in iter_messages(output, [topic])]
+    assert sorted(h.stamp.sec * 10**9 + h.stamp.nanosec for h in recorded) == stamps
 
 
 def test_a_best_effort_subscriber_that_receives_nothing_says_why(tmp_path, domain, folders):
