@@ -20,6 +20,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cherry_classifier import cli
 from cherry_classifier.bags.inputs import (
@@ -34,6 +35,7 @@ from cherry_classifier.bags.labels import LABELS_TOPIC
 from cherry_classifier.bags.offline import evaluate_bag
 from cherry_classifier.bags.thresholds import (
     THRESHOLD_NAMES,
+    ChosenThresholds,
     choose_thresholds,
     parse_thresholds,
     with_overrides,
@@ -98,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_renamed(parser, "--num-threads", "threads", type=int)
     parser.add_argument("--batch-size", type=int, default=32, help="crops per inference batch")
     parser.add_argument("--title", default="Replay evaluation", help="the report's title")
+    parser.add_argument(
+        "--yardstick",
+        type=Path,
+        help="production frames folder holding annotated/test2.png: also report each model on "
+        "the old production detector's annotated frame (localizer recall, label agreement)",
+    )
     return parser
 
 
@@ -105,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides = [n for n in THRESHOLD_NAMES if getattr(args, n) is not None]
+    if args.records and args.yardstick:
+        raise SystemExit("cherry-eval: --yardstick needs the models (--model), not --records")
     if args.records and (args.thresholds is not None or overrides):
         raise SystemExit(
             "cherry-eval: --records keeps the decisions as recorded (at the thresholds each "
@@ -190,10 +200,27 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
             encoder_px_per_count=settings.encoder_px_per_count,
         )
         records.meta["thresholds_source"] = chosen.source
+        if args.yardstick:
+            records.meta["yardstick"] = yardstick_summary(classifier, args.yardstick, chosen)
         if warning:
             records.meta["warnings"] = [warning]
         results[label] = records
     return results
+
+
+def yardstick_summary(
+    classifier: Any, frames_dir: Path, chosen: ChosenThresholds
+) -> dict[str, Any]:
+    """The model on the old production detector's annotated frame, at the evaluation's
+    thresholds (``evaluation.yardstick``); the old model is not ground truth."""
+    from cherry_classifier.evaluation.yardstick import yardstick_report
+
+    try:
+        result = yardstick_report(classifier, frames_dir, chosen.thresholds)
+    except FileNotFoundError as error:
+        raise SystemExit(f"cherry-eval: --yardstick {frames_dir}: {error}") from error
+    LOGGER.info("%s", result.format())
+    return result.summary()
 
 
 def describe_thresholds(records: RecordSet) -> str:

@@ -108,6 +108,17 @@ def write_report(
 
 
 # -- tables --------------------------------------------------------------------------------------
+def _yardstick_lines(models: Mapping[str, Any]) -> list[str]:
+    """Each model on the old production detector's annotated frame (``cherry-eval --yardstick``)."""
+    measured = {n: m["meta"]["yardstick"] for n, m in models.items() if "yardstick" in m["meta"]}
+    if not measured:
+        return []
+    lines = ["", "## Yardstick: the old production detector's annotated real frame", ""]
+    for name, yardstick in measured.items():
+        lines += [f"**{name}**:", "", "```", *yardstick["lines"], "```", ""]
+    return lines
+
+
 def _markdown(
     summary: dict[str, Any], plots: dict[str, str], reliability: bool, latency: bool
 ) -> str:
@@ -133,6 +144,7 @@ def _markdown(
             lines.append(f"  - **warning**: {warning}")
         if meta.get("refused_images"):
             lines.append(f"  - refused images: {meta['refused_images']}")
+    lines += _yardstick_lines(models)
     if not summary["labelled"]:
         lines += ["", f"**{summary['labels_missing']}**", ""]
         lines += _shift_lines(summary)

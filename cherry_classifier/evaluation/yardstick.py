@@ -115,6 +115,23 @@ class YardstickResult:
         """(old label, classifier label) counts over the compared cherries."""
         return Counter((self.old_boxes[o].label, self.new_labels[o]) for o in self.compared)
 
+    def summary(self) -> dict[str, Any]:
+        """The figures as plain data (a report's JSON), with :meth:`format`'s lines."""
+        return {
+            "frame": self.frame,
+            "model_id": self.model_id,
+            "old_boxes": len(self.old_boxes),
+            "localizer_found": self.found,
+            "localizer_recall": self.recall,
+            "compared": len(self.compared),
+            "agreeing": self.agreeing,
+            "agreement": self.agreement,
+            "old_pits": self.old_pits,
+            "old_pits_decided_clean": self.old_pits_decided_clean,
+            "old_to_new": {f"{o}->{n}": c for (o, n), c in sorted(self.confusion().items())},
+            "lines": self.format().splitlines(),
+        }
+
     def format(self) -> str:
         """A few lines for people, with the caveat."""
         old_counts = Counter(box.label for box in self.old_boxes)

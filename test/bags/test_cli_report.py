@@ -132,3 +132,42 @@ def test_bundled_sample_bag_layout():
     labels = read_labels(SAMPLE_BAG)
     assert all(20 <= len(v) <= 30 for v in labels.values())
     assert {k[0] for k in labels} == {"/line1/image/compressed"}
+
+
+def test_eval_reports_the_yardstick_beside_the_bag(tmp_path, crop_folder, production_frames_dir):
+    """--yardstick: each model on the old detector's annotated real frame, in report.md and
+    report.json, kept through --records (figures: test/evaluation/test_yardstick.py)."""
+    bag = tmp_path / "bag"
+    make_bag.main(["--out", str(bag), "--crops", str(crop_folder)])
+    out = tmp_path / "report"
+    argv = [str(bag), "--model", str(DEFAULT_MODEL), "--input-mode", "crops", "--out", str(out)]
+    assert evaluate.main([*argv, "--threads", "1", "--yardstick", str(production_frames_dir)]) == 0
+    yardstick = json.loads((out / "report.json").read_text())["models"]["default"]["meta"][
+        "yardstick"
+    ]
+    assert yardstick["old_boxes"] == 20 and yardstick["localizer_found"] >= 18
+    assert yardstick["compared"] == yardstick["agreeing"] + sum(
+        n
+        for pair, n in yardstick["old_to_new"].items()
+        if pair.split("->")[0] != pair.split("->")[1]
+    )
+    markdown = (out / "report.md").read_text()
+    assert "## Yardstick: the old production detector's annotated real frame" in markdown
+    assert "the old model is not ground truth" in markdown
+    rescored = tmp_path / "rescored"
+    assert (
+        evaluate.main(["--records", str(out / "records_default.jsonl"), "--out", str(rescored)])
+        == 0
+    )
+    assert "## Yardstick" in (rescored / "report.md").read_text()
+    with pytest.raises(SystemExit, match="--yardstick needs the models"):
+        evaluate.main(
+            [
+                "--records",
+                str(out / "records_default.jsonl"),
+                "--out",
+                str(rescored),
+                "--yardstick",
+                str(production_frames_dir),
+            ]
+        )
