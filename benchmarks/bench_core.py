@@ -44,15 +44,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-BACKENDS = (
-    "eager",
-    "torchscript",
-    "onnxruntime",
-    "int8",
-    "bf16",
-    "openvino_int8",
-    "openvino_bf16",
-)
+from cherry_classifier.core import backends as core_backends  # noqa: E402
+
+BACKENDS = tuple(name for name in core_backends.BACKENDS if name != core_backends.AUTO)
 VARIANT_BACKENDS = ("onnxruntime", "int8", "bf16", "openvino_int8", "openvino_bf16")
 PRECISION = {"int8": "int8", "bf16": "bf16", "openvino_int8": "int8", "openvino_bf16": "bf16"}
 AMX_INT8_PEAK_GOPS = 10_000.0  # 2 cores x AMX-INT8 (issue 15: about 10 TOPS)
