@@ -106,10 +106,12 @@ def add_thresholds(parser: argparse.ArgumentParser, parse, help: str) -> None:
     )
 
 
-def add_backend(parser: argparse.ArgumentParser, default: str = "eager") -> None:
-    parser.add_argument(
-        "--backend", default=default, help="core inference backend (eager, onnxruntime, ...)"
-    )
+def add_backend(
+    parser: argparse.ArgumentParser,
+    default: str | None = "eager",
+    help: str = "core inference backend (eager, onnxruntime, ...)",
+) -> None:
+    parser.add_argument("--backend", default=default, help=help)
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:

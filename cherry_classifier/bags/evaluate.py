@@ -36,6 +36,7 @@ from cherry_classifier.bags.offline import evaluate_bag
 from cherry_classifier.bags.thresholds import (
     THRESHOLD_NAMES,
     ChosenThresholds,
+    choose_backend_name,
     choose_thresholds,
     parse_thresholds,
     with_overrides,
@@ -95,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cli.add_topics(parser, "image topics (layers: in layer order; None: the --params-file's)")
     cli.add_labels_topic(parser, LABELS_TOPIC)
-    cli.add_backend(parser)
+    cli.add_backend(
+        parser,
+        default=None,
+        help="inference backend (None: the --params-file's backend, else auto, as the shipped "
+        "files set it: the variant a node runs on this machine; eager: the fp32 reference)",
+    )
     cli.add_threads(parser)
     cli.add_renamed(parser, "--num-threads", "threads", type=int)
     parser.add_argument("--batch-size", type=int, default=32, help="crops per inference batch")
@@ -135,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.records:
             records.save(args.out / f"records_{slug(name)}.jsonl")
         metrics = record_metrics(records)
-        print(f"{name}: {describe_thresholds(records)}")
+        print(f"{name}: {describe_thresholds(records)}; backend {records.meta.get('backend', '?')}")
         if not metrics["labelled"]:
             print(f"{name}: {metrics['decisions']} decisions; {labels_missing_message(records)}")
             continue
@@ -163,7 +169,8 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
         LOGGER.warning("warning: %s", warning)
     # A model as given (bundle, file or training run folder), else by name in the package's
     # models folder; checked (golden crops) as the node checks it.
-    store = ModelStore.searching(backend=args.backend, num_threads=args.threads or None)
+    backend, backend_source = choose_backend_name(args.backend, args.params_file, params)
+    store = ModelStore.searching(backend=backend, num_threads=args.threads or None)
     results = {}
     for label, path in zip(model_labels(args.model), args.model, strict=True):
         classifier = store.load(path)
@@ -175,13 +182,15 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
             classifier.model_id,
         )
         chosen = with_overrides(chosen, {n: getattr(args, n) for n in THRESHOLD_NAMES})
+        chosen_backend = describe_backend(classifier, backend_source)
         LOGGER.info(
-            "%s (%s): %s mode on %s, %s",
+            "%s (%s): %s mode on %s, %s; %s",
             label,
             classifier.model_id,
             input_mode,
             ", ".join(topics),
             chosen.describe(),
+            chosen_backend,
         )
         records = evaluate_bag(
             args.bag,
@@ -200,12 +209,21 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
             encoder_px_per_count=settings.encoder_px_per_count,
         )
         records.meta["thresholds_source"] = chosen.source
+        records.meta["backend_source"] = chosen_backend
         if args.yardstick:
             records.meta["yardstick"] = yardstick_summary(classifier, args.yardstick, chosen)
         if warning:
             records.meta["warnings"] = [warning]
         results[label] = records
     return results
+
+
+def describe_backend(classifier: Any, source: str) -> str:
+    """``backend int8 (auto, from ...: why)``: the backend that ran, as requested and why."""
+    choice = getattr(classifier, "choice", None)
+    if choice is not None:
+        return f"backend {classifier.backend_name} (auto from {source}: {choice.reason})"
+    return f"backend {classifier.backend_name} (from {source})"
 
 
 def yardstick_summary(

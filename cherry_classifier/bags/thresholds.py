@@ -4,6 +4,10 @@ One rule for ``cherry-eval`` and ``cherry-replay``: the node's parameters file w
 (what the line runs), else the model's own (its bundle's tuned thresholds). ``--thresholds``
 overrides it: ``model``, ``params`` or three numbers ``pit,maybe,clean``. Every report says
 which thresholds it used and where they came from.
+
+The backend follows the same rule (:func:`choose_backend_name`): ``--backend`` if given, else
+the parameters file's ``backend``, else ``auto``, as the shipped parameters files set it; so
+``cherry-eval`` scores the variant a node with those settings runs on this machine.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from cherry_classifier.core.decision import Thresholds
 
+SHIPPED_BACKEND = "auto"  # config/threading_ws*.yaml's backend
 THRESHOLD_NAMES = ("pit_threshold", "maybe_threshold", "clean_threshold")
 MODEL, PARAMS = "model", "params"
 ThresholdsChoice = str | Thresholds  # MODEL, PARAMS or explicit values
@@ -86,3 +91,14 @@ def with_overrides(
     values = chosen.thresholds.to_dict() | given
     flags = ", ".join(f"--{name.replace('_', '-')} {value:g}" for name, value in given.items())
     return ChosenThresholds(Thresholds(**values).validated(), f"{chosen.source}; {flags}")
+
+
+def choose_backend_name(
+    given: str | None, params_file: str | Path | None, params: Mapping[str, object]
+) -> tuple[str, str]:
+    """The backend to evaluate on and, in words, where it came from."""
+    if given:
+        return given, "--backend"
+    if params_file and params.get("backend"):
+        return str(params["backend"]), f"params file {params_file}"
+    return SHIPPED_BACKEND, "the shipped parameters files' default"

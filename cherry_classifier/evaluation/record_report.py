@@ -139,6 +139,7 @@ def _markdown(
                 else ", thresholds changed during the run"
             )
             + (f" (from {meta['thresholds_source']})" if meta.get("thresholds_source") else "")
+            + (f", backend {meta['backend']}" if meta.get("backend") else "")
         )
         for warning in meta.get("warnings", []):
             lines.append(f"  - **warning**: {warning}")

@@ -588,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome = replay.run(show, args.drain_timeout, keys)
     records = outcome.records
     records.meta["thresholds_source"] = source
+    records.meta["backend"] = info.backend  # what the node ran (auto: the variant it chose)
     if warning:
         records.meta["warnings"] = [warning]
     label = f"{records.model_id or 'no model'} (live)"

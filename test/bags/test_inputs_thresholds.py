@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from cherry_classifier.bags import evaluate
 from cherry_classifier.bags.inputs import (
@@ -25,12 +26,14 @@ from cherry_classifier.bags.make_bag import (
 )
 from cherry_classifier.bags.offline import evaluate_bag
 from cherry_classifier.bags.thresholds import (
+    choose_backend_name,
     choose_thresholds,
     parse_thresholds,
     with_overrides,
 )
 from cherry_classifier.core.decision import Thresholds
 from test.bags.conftest import DEFAULT_MODEL
+from test.conftest import REPO_ROOT
 
 LAYERS = ["/cam/image/bot1", "/cam/image/bot2", "/cam/image/top2"]
 MODEL_THRESHOLDS = Thresholds(0.3, 0.1, 0.6)
@@ -80,6 +83,20 @@ def test_thresholds_default_to_the_params_file_when_given_else_the_model():
     assert changed.source.endswith("; --pit-threshold 0.5")
 
 
+def test_the_backend_is_the_flags_else_the_params_files_else_the_shipped_auto():
+    """cherry-eval scores the variant a node with the same settings runs here (the shipped
+    files set auto), so live and offline decisions agree by default."""
+    assert choose_backend_name("eager", "line.yaml", {"backend": "int8"}) == ("eager", "--backend")
+    assert choose_backend_name(None, "line.yaml", {"backend": "int8"}) == (
+        "int8",
+        "params file line.yaml",
+    )
+    assert choose_backend_name(None, "line.yaml", {})[0] == "auto"
+    assert choose_backend_name(None, None, {}) == ("auto", "the shipped parameters files' default")
+    shipped = yaml.safe_load((REPO_ROOT / "config" / "threading_ws.yaml").read_text())
+    assert shipped["/**/classifier"]["ros__parameters"]["backend"] == "auto"
+
+
 def test_the_node_defaults_are_the_ones_a_params_file_leaves_unset():
     from test.conftest import require
 
@@ -123,6 +140,9 @@ def test_eval_prints_the_thresholds_and_their_source(layers_bag, tmp_path, capsy
     assert "default: 20 decisions (20 labelled)" in printed
     report = json.loads((out / "report.json").read_text())["models"]["default"]
     assert report["meta"]["thresholds_source"].endswith("its tuned thresholds")
+    # auto, as the shipped files: the variant this CPU runs, named in the report
+    assert report["meta"]["backend_source"].startswith(f"backend {report['meta']['backend']} (")
+    assert f"backend {report['meta']['backend']}" in (out / "report.md").read_text()
     assert "(from model " in (out / "report.md").read_text()
 
 

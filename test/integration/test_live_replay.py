@@ -249,6 +249,7 @@ def test_the_readme_main_command_runs_to_completion(tmp_path, ros_domain):
     (live,) = json.loads((out / "report.json").read_text())["models"].values()
     (alone,) = json.loads((offline / "report.json").read_text())["models"].values()
     assert live["meta"]["thresholds"] == alone["meta"]["thresholds"]
+    assert live["meta"]["backend"] == alone["meta"]["backend"]  # auto resolves alike in both
     for name in ("decisions", "decided", "confusion", "pit_recall", "clean_yield", "maybe_rate"):
         assert live["metrics"][name] == alone["metrics"][name], name
 

@@ -156,6 +156,8 @@ def test_live_and_offline_decide_every_cherry_alike_in_every_input_mode(
         )
     assert live.meta["thresholds"] == offline.meta["thresholds"]
     assert live.meta["input_mode"] == offline.meta["input_mode"] == mode
+    # the params file's backend (auto) resolves alike in both: the same variant judged
+    assert live.meta["backend"] == offline.meta["backend"]
 
     run_tool(
         "cherry_classifier.bags.evaluate", "--records", str(live_path), "--out", str(rescored_out)
@@ -189,6 +191,7 @@ def test_replay_starts_its_own_node_on_image_sets_at_the_models_thresholds(
     run_tool("cherry_classifier.bags.evaluate", *offline_args, "--out", str(offline_out))
     offline = RecordSet.load(offline_out / "records_default.jsonl")
     assert live.meta["thresholds"] == offline.meta["thresholds"]
+    assert live.meta["backend"] == offline.meta["backend"]  # auto, as shipped, in both
     live_by_key, offline_by_key = keyed(live), keyed(offline)
     assert live_by_key.keys() == offline_by_key.keys() and live_by_key
     assert [r.label for r in live_by_key.values()] == [offline_by_key[k].label for k in live_by_key]
