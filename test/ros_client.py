@@ -30,6 +30,7 @@ LATCHED = QoSProfile(
     depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE
 )
 RELIABLE = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+MAX_IN_FLIGHT = 5  # images sent and not yet decided: half the shipped qos_depth
 
 
 def synthetic_frame(centres: list[tuple[int, int]], seed: int = 0) -> np.ndarray:
@@ -135,8 +136,16 @@ class Client:
         return self.status(name)
 
     def send_and_collect(self, images: list[Image]) -> list:
+        """Publish `images` and return their decision arrays, never more than
+        :data:`MAX_IN_FLIGHT` undecided at once: the node's reader keeps the shipped
+        ``qos_depth`` (10) samples, and a burst past it while the node lags (a loaded machine)
+        loses the oldest in DDS, with reliable QoS too."""
         start = len(self.decisions)
-        for image in images:
+        for sent, image in enumerate(images):
+            self.wait(
+                lambda sent=sent: len(self.decisions) - start > sent - MAX_IN_FLIGHT,
+                f"decisions on the first {sent - MAX_IN_FLIGHT + 1} of {len(images)} images",
+            )
             self.images.publish(image)
             self.spin()
         self.wait(lambda: len(self.decisions) >= start + len(images), f"{len(images)} decisions")
