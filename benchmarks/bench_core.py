@@ -504,10 +504,18 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--architectures", default="resnet50,resnet18,convnextv2_tiny")
-    parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--batches", default="1,8,32")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--architectures",
+        default="resnet50,resnet18,convnextv2_tiny",
+        help="comma-separated architectures, each trained as a demo model and timed",
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated backends to time"
+    )
+    parser.add_argument("--batches", default="1,8,32", help="comma-separated batch sizes")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count() or 2, help="inference threads (all cores)"
+    )
     parser.add_argument("--seconds", type=float, default=4.0, help="timing window per batch size")
     parser.add_argument("--quick", action="store_true", help="short windows, fewer crops (~3 min)")
     parser.add_argument(

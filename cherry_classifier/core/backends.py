@@ -96,7 +96,8 @@ class TorchScriptBackend:
 
 
 class OnnxRuntimeBackend:
-    """An ONNX Runtime CPU session; intra-op threads as given, denormals as zero."""
+    """An ONNX Runtime CPU session; intra-op threads as given (passive: no spin-waiting),
+    denormals as zero."""
 
     def __init__(
         self,
@@ -113,6 +114,9 @@ class OnnxRuntimeBackend:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # Passive threads, as OMP_WAIT_POLICY=PASSIVE for torch (core/__init__.py): spinning
+        # workers take the cores the camera's DDS traffic and the other processes need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = str(model) if isinstance(model, Path) else model
         self._session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.name, self.precision = name, precision
