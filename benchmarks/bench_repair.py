@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from dds_pair import stamp_age_s, stamped_image, wait_until_matched
+
 PROFILE = Path(__file__).resolve().parents[1] / "config" / "fastdds_line_camera.xml"
 PATTERNS = {  # name: (messages per trigger, height, width, encoding, bytes per pixel)
     "3 layers 1.2 MB": (3, 500, 2464, "mono8", 1),
@@ -58,16 +60,13 @@ def run_publisher(case: dict) -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    per_trigger, height, width, encoding, channels = case["pattern"]
+    per_trigger, *shape = case["pattern"]
+    height, width, _, channels = shape
     rclpy.init()
     node = rclpy.create_node("bench_repair_pub")
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     publishers = [node.create_publisher(Image, topic, qos) for topic in topics(per_trigger)]
-    while min(p.get_subscription_count() for p in publishers) == 0:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    end = time.monotonic() + 1.0  # let discovery finish on the subscriber's side too
-    while time.monotonic() < end:
-        rclpy.spin_once(node, timeout_sec=0.05)
+    wait_until_matched(rclpy, node, publishers)
     pixels = np.random.default_rng(0).integers(0, 255, height * width * channels, np.uint8)
     payload = pixels.tobytes()
     start = time.monotonic()
@@ -75,11 +74,7 @@ def run_publisher(case: dict) -> None:
         while time.monotonic() < start + trigger / case["rate"]:
             time.sleep(0.002)  # pacing: the line's trigger rate
         for publisher in publishers:  # a trigger's messages go out back to back, as a burst
-            message = Image(height=height, width=width, encoding=encoding, step=width * channels)
-            message.data = payload
-            message.header.frame_id = str(trigger)
-            message.header.stamp = node.get_clock().now().to_msg()
-            publisher.publish(message)
+            publisher.publish(stamped_image(Image, node, shape, payload, str(trigger)))
     for publisher in publishers:
         publisher.wait_for_all_acked()
     node.destroy_node()
@@ -96,8 +91,7 @@ def run_subscriber(case: dict) -> None:
     delays: list[float] = []
 
     def received(message) -> None:
-        sent = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
-        delays.append(time.time() - sent)
+        delays.append(stamp_age_s(message, time.time()))
 
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     for topic in topics(case["pattern"][0]):

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from dds_pair import stamp_age_s, stamped_image, wait_until_matched
+
 SIZES = {  # name: (height, width, encoding, bytes per pixel)
     "bgr8 frame 3.7 MB": (500, 2464, "bgr8", 3),
     "mono8 layer 1.2 MB": (500, 2464, "mono8", 1),
@@ -48,20 +50,11 @@ def run_publisher(case: dict) -> None:
     publisher = node.create_publisher(
         Image, TOPIC, QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     )
-    height, width, encoding, channels = case["shape"]
+    height, width, _, channels = case["shape"]
     pixels = np.random.default_rng(0).integers(0, 255, height * width * channels, np.uint8)
-    deadline = time.monotonic() + 20
-    while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    end = time.monotonic() + 1.0  # let discovery finish on the subscriber's side too
-    while time.monotonic() < end:
-        rclpy.spin_once(node, timeout_sec=0.05)
+    wait_until_matched(rclpy, node, [publisher], timeout_s=20)
     for index in range(case["frames"]):
-        message = Image(height=height, width=width, encoding=encoding, step=width * channels)
-        message.data = pixels.tobytes()
-        message.header.frame_id = str(index)
-        message.header.stamp = node.get_clock().now().to_msg()
-        publisher.publish(message)
+        publisher.publish(stamped_image(Image, node, case["shape"], pixels.tobytes(), str(index)))
         time.sleep(1.0 / case["rate"])
     end = time.monotonic() + 3.0  # reliable: leave time for repairs
     while time.monotonic() < end:
@@ -80,8 +73,7 @@ def run_subscriber(case: dict) -> None:
     latencies: list[float] = []
 
     def received(message: Image) -> None:
-        sent = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
-        latencies.append(node.get_clock().now().nanoseconds * 1e-9 - sent)
+        latencies.append(stamp_age_s(message, node.get_clock().now().nanoseconds * 1e-9))
 
     reliability = getattr(ReliabilityPolicy, case["reliability"].upper())
     node.create_subscription(Image, TOPIC, received, QoSProfile(depth=10, reliability=reliability))
