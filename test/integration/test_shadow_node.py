@@ -21,16 +21,18 @@ rclpy = require("rclpy", "ROS 2 tests (rclpy: the venv's ROS wheels, scripts/boo
 msgs = require("cherry_classifier_msgs.msg", "the package's own interfaces (colcon build)")
 srvs = require("cherry_classifier_msgs.srv", "the package's own interfaces (colcon build)")
 
-from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from cherry_classifier.bags.io import bag_summary, decode, iter_messages  # noqa: E402
 from cherry_classifier.core.bundle import load_bundle, save_bundle  # noqa: E402
 from cherry_classifier.core.decision import LABEL_NAMES  # noqa: E402
 from cherry_classifier.core.drift import NO_REFERENCE  # noqa: E402
 from cherry_classifier.core.model_paths import default_models_dir  # noqa: E402
 from cherry_classifier.evaluation.synthetic import render_frame  # noqa: E402
 from cherry_dev.golden_sets import write_golden_set  # noqa: E402
-from cherry_dev.processes import process_output  # noqa: E402
+from cherry_dev.launch_stub import launch_commands  # noqa: E402
+from cherry_dev.processes import process_output, ros_process  # noqa: E402
 from test.ros_client import RELIABLE, Client, image_msg, start_classifier  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -251,3 +253,65 @@ def test_swap_shadow_checks_like_swap_model_and_the_drift_alarm_warns_on_a_shift
         finally:
             client.close()
         assert process.poll() is None, process_output(log)
+
+
+def test_the_recorder_records_shadow_decisions_beside_the_live_ones(
+    tmp_path, models_dir, ros_domain
+):
+    pitty_id = model_id(models_dir / "pitty")
+    namespace = "rec"
+    node = f"/{namespace}/classifier"
+    output = tmp_path / "recorded"
+    launched = launch_commands(namespace=namespace, record="true", record_output=str(output))
+    (command,) = [command for entry, command in launched if entry.executable == "recorder_node"]
+    topics = {name: f"{node}/{name}" for name in ("decisions", "shadow_decisions")}
+    log = tmp_path / f"classifier_{namespace}.log"
+    with start(tmp_path, models_dir, namespace, ros_domain, shadow_model_path="pitty") as process:
+        client = ShadowClient(namespace, ros_domain)
+        recording: dict[str, str] = {}
+        client.node.create_subscription(
+            DiagnosticArray,
+            "/diagnostics",
+            lambda array: [
+                recording.update({kv.key: kv.value for kv in status.values})
+                for status in array.status
+                if status.name == f"/{namespace}/cherry_recorder: recording"
+            ],
+            10,
+        )
+        image_topic = client.images.topic_name
+
+        def recorder_ready() -> bool:
+            """The recorder subscribed to both decision topics (seen in the graph) and holds a
+            reliable reader matched to our image publisher."""
+            return (
+                all(f"{t} written" in recording for t in topics.values())
+                and all(client.node.get_subscriptions_info_by_topic(t) for t in topics.values())
+                and recording.get(f"{image_topic} reliability") == "reliable"
+                and int(recording.get(f"{image_topic} matched publishers", 0)) >= 1
+            )
+
+        try:
+            client.wait(lambda: client.promote.service_is_ready() and client.model_infos, "node")
+            client.settle()
+            client.shadow_status(lambda v: v.get("shadow_model_id") == pitty_id)
+            with ros_process(command, tmp_path / "recorder.log", ROS_DOMAIN_ID=str(ros_domain)):
+                client.wait(recorder_ready, "the recorder's subscriptions")
+                sent = frames(3, VALIDATION_LIKE, seed=5, first_stamp=500)
+                client.send_and_collect(sent)
+                client.wait(lambda: len(client.shadow_decisions) >= len(sent), "shadow arrays")
+                client.wait(
+                    lambda: all(
+                        recording.get(f"{t} written") == str(len(sent)) for t in topics.values()
+                    ),
+                    "the recorder to write both decision topics",
+                )
+        finally:
+            client.close()
+        assert process.poll() is None, process_output(log)
+    summary = bag_summary(output)
+    assert summary.topics[topics["shadow_decisions"]][1] == len(sent)
+    assert summary.topics[topics["decisions"]][1] == len(sent)
+    recorded = [decode(m) for m in iter_messages(output, [topics["shadow_decisions"]])]
+    assert {a.model_id for a in recorded} == {pitty_id}
+    assert sorted(a.header.stamp.sec for a in recorded) == [500, 501, 502]
