@@ -315,3 +315,65 @@ def test_the_recorder_records_shadow_decisions_beside_the_live_ones(
     recorded = [decode(m) for m in iter_messages(output, [topics["shadow_decisions"]])]
     assert {a.model_id for a in recorded} == {pitty_id}
     assert sorted(a.header.stamp.sec for a in recorded) == [500, 501, 502]
+
+
+def test_under_a_flood_the_shadow_is_shed_first_and_every_live_frame_is_accounted_for(
+    tmp_path, models_dir, ros_domain
+):
+    """Crops mode, a 4-frame queue, 300 crops sent at once: every live frame is decided or
+    counted as dropped, and every decided crop is compared by the shadow or counted as skipped."""
+    namespace = "flood"
+    log = tmp_path / f"classifier_{namespace}.log"
+    with start(
+        tmp_path,
+        models_dir,
+        namespace,
+        ros_domain,
+        shadow_model_path="pitty",
+        input_mode="crops",
+        max_queue_frames=4,
+        max_batch_size=8,
+        qos_depth=1000,  # the reader's history holds the whole burst (see test_classifier_node)
+    ) as process:
+        client = ShadowClient(namespace, ros_domain)
+        try:
+            client.wait(lambda: client.promote.service_is_ready() and client.model_infos, "node")
+            client.settle()
+            client.shadow_status(
+                lambda v: v.get("shadow_model_id") == model_id(models_dir / "pitty")
+            )
+            crop = render_frame(np.random.default_rng(7), num_cherries=1).image[:128, :128]
+            message = image_msg(np.ascontiguousarray(crop), "bgr8", 9, "crop")
+            topic = f"{client.node_name}: input {client.images.topic_name}"
+            before = int(client.fresh_status(topic)["frames_received"])
+            sent = 300
+            for _ in range(sent):
+                client.images.publish(message)
+            client.images.wait_for_all_acked()  # reliable: every crop reached the node's reader
+            counts: dict = {}
+
+            def live_settled() -> bool:
+                values = client.status(topic)
+                if not values:
+                    return False
+                counts.update(
+                    received=int(values["frames_received"]) - before,
+                    decided=len(client.decisions),
+                    dropped=int(values["frames_dropped"]),
+                )
+                return counts["decided"] + counts["dropped"] == counts["received"] == sent
+
+            client.wait(live_settled, f"decided + dropped = received = {sent}", timeout=120)
+            shadow = client.shadow_status(
+                lambda v: (
+                    v.get("pending_frames") == "0"
+                    and int(v["total_crops"]) + int(v["skipped_crops"]) == counts["decided"]
+                )
+            )
+            assert int(shadow["skipped_backlog"]) > 0, shadow  # shed under load
+            compared = int(shadow["total_crops"])  # one crop a frame: one shadow array each
+            client.wait(lambda: len(client.shadow_decisions) == compared, "the shadow arrays")
+            assert counts["dropped"] > 0, counts  # the flood overran the live queue too
+        finally:
+            client.close()
+        assert process.poll() is None, process_output(log)
