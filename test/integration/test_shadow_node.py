@@ -9,6 +9,7 @@ about half the crops of synthetic frames and call some crops PIT against CLEAN.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,7 @@ srvs = require("cherry_classifier_msgs.srv", "the package's own interfaces (colc
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
+from cherry_classifier.bags.evaluate import main as cherry_eval  # noqa: E402
 from cherry_classifier.bags.io import bag_summary, decode, iter_messages  # noqa: E402
 from cherry_classifier.core.bundle import load_bundle, save_bundle  # noqa: E402
 from cherry_classifier.core.decision import LABEL_NAMES  # noqa: E402
@@ -315,6 +317,21 @@ def test_the_recorder_records_shadow_decisions_beside_the_live_ones(
     recorded = [decode(m) for m in iter_messages(output, [topics["shadow_decisions"]])]
     assert {a.model_id for a in recorded} == {pitty_id}
     assert sorted(a.header.stamp.sec for a in recorded) == [500, 501, 502]
+
+    # cherry-eval on the recorded shift: agreement from the two recorded topics, equal to the
+    # count from the arrays this client received.
+    confusion = np.zeros((3, 3), np.int64)
+    shadow_by_stamp = {stamp_key(a): a for a in client.shadow_decisions}
+    for live in client.decisions:
+        np.add.at(confusion, (labels(live), labels(shadow_by_stamp[stamp_key(live)])), 1)
+    out = tmp_path / "eval"
+    assert cherry_eval([str(output), "--model", "default", "--out", str(out)]) == 0
+    report = json.loads((out / "shadow_agreement.json").read_text())
+    (comparison,) = report["comparisons"]
+    assert comparison["live_model_id"] == LIVE_ID and comparison["shadow_model_id"] == pitty_id
+    assert comparison["frames"] == len(sent) and report["live_frames_without_shadow"] == 0
+    assert comparison["confusion"] == confusion.tolist()
+    assert comparison["pit_disagreements"] == int(confusion[2, 0] + confusion[0, 2])
 
 
 def test_under_a_flood_the_shadow_is_shed_first_and_every_live_frame_is_accounted_for(
