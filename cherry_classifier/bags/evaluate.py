@@ -163,23 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def report_shadow_agreement(bag: Path, out: Path) -> Path | None:
     """A recorded shift with a shadow model: live-vs-shadow agreement from the two recorded
     decision topics (``evaluation.shadow_agreement``), printed and in shadow_agreement.json."""
-    import json
-
     from cherry_classifier.evaluation.shadow_agreement import shadow_agreement, shadow_topics
 
     topics = shadow_topics(bag)
     if not topics:
         return None
     agreement = shadow_agreement(bag, topics)
-    for comparison in agreement.comparisons:
-        print(comparison.describe())
-    print(
-        f"shadow: {agreement.live_frames_without_shadow} live frames without a shadow answer "
-        "(shed, or no shadow then)"
-    )
-    path = Path(out) / "shadow_agreement.json"
-    path.write_text(json.dumps(agreement.to_dict(), indent=1) + "\n")
-    return path
+    for line in agreement.lines():
+        print(line)
+    return agreement.write(out)
 
 
 def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:

@@ -70,6 +70,21 @@ class ShadowAgreement:
     live_frames_without_shadow: int = 0
     shadow_frames_without_live: int = 0
 
+    def lines(self) -> list[str]:
+        """For people: one line per model pair, one for the live frames without an answer."""
+        return [c.describe() for c in self.comparisons] + [
+            f"shadow: {self.live_frames_without_shadow} live frames without a shadow answer "
+            "(shed, or no shadow then)"
+        ]
+
+    def write(self, folder: str | Path) -> Path:
+        """``folder/shadow_agreement.json``."""
+        import json
+
+        path = Path(folder) / "shadow_agreement.json"
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "comparisons": [c.to_dict() for c in self.comparisons],
@@ -97,20 +112,36 @@ def shadow_agreement(bag: str | Path, topics: Iterable[str] | None = None) -> Sh
     result = ShadowAgreement([])
     for shadow_topic in topics if topics is not None else shadow_topics(bag):
         node = shadow_topic.removesuffix(SHADOW_SUFFIX)
-        live = {_key(a): a for a in map(decode, iter_messages(bag, [node + LIVE_SUFFIX]))}
-        pairs: dict[tuple[str, str], ShadowComparison] = {}
-        answered = set()
-        for shadow in map(decode, iter_messages(bag, [shadow_topic])):
-            key = _key(shadow)
-            array = live.get(key)
-            if array is None or len(array.decisions) != len(shadow.decisions):
-                result.shadow_frames_without_live += 1
-                continue
-            answered.add(key)
-            pair = (array.model_id, shadow.model_id)
-            comparison = pairs.setdefault(pair, ShadowComparison(node, *pair))
-            np.add.at(comparison.confusion, (_labels(array), _labels(shadow)), 1)
-            comparison.frames += 1
-        result.live_frames_without_shadow += len(set(live) - answered)
-        result.comparisons.extend(pairs.values())
+        live = list(map(decode, iter_messages(bag, [node + LIVE_SUFFIX])))
+        shadow = list(map(decode, iter_messages(bag, [shadow_topic])))
+        add_comparisons(result, node, live, shadow)
     return result
+
+
+def compare_arrays(node: str, live: Iterable[Any], shadow: Iterable[Any]) -> ShadowAgreement:
+    """The same from decision arrays in hand (e.g. those a live replay received)."""
+    result = ShadowAgreement([])
+    add_comparisons(result, node, live, shadow)
+    return result
+
+
+def add_comparisons(
+    result: ShadowAgreement, node: str, live_arrays: Iterable[Any], shadow_arrays: Iterable[Any]
+) -> None:
+    """Pair ``node``'s shadow arrays with its live ones by frame; add the counts to ``result``."""
+    live = {_key(a): a for a in live_arrays}
+    pairs: dict[tuple[str, str], ShadowComparison] = {}
+    answered = set()
+    for shadow in shadow_arrays:
+        key = _key(shadow)
+        array = live.get(key)
+        if array is None or len(array.decisions) != len(shadow.decisions):
+            result.shadow_frames_without_live += 1
+            continue
+        answered.add(key)
+        pair = (array.model_id, shadow.model_id)
+        comparison = pairs.setdefault(pair, ShadowComparison(node, *pair))
+        np.add.at(comparison.confusion, (_labels(array), _labels(shadow)), 1)
+        comparison.frames += 1
+    result.live_frames_without_shadow += len(set(live) - answered)
+    result.comparisons.extend(pairs.values())

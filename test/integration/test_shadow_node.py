@@ -394,3 +394,30 @@ def test_under_a_flood_the_shadow_is_shed_first_and_every_live_frame_is_accounte
         finally:
             client.close()
         assert process.poll() is None, process_output(log)
+
+
+def test_cherry_replay_reports_live_versus_shadow_agreement(tmp_path, ros_domain):
+    """``cherry-replay --shadow-model`` on the bundled sample bag (15 images): the node it
+    starts runs the shadow, and the report pairs every shadow answer with a live array."""
+    import subprocess
+    import sys
+
+    from cherry_dev import dds_env
+
+    out = tmp_path / "replay"
+    command = [sys.executable, "-m", "cherry_classifier.live.replay", "--shadow-model", "default"]
+    command += ["--speed", "3", "--out", str(out)]
+    completed = subprocess.run(
+        command,
+        env=dds_env.localhost_env(ros_domain),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = json.loads((out / "shadow_agreement.json").read_text())
+    (comparison,) = report["comparisons"]
+    assert comparison["live_model_id"] == comparison["shadow_model_id"] == LIVE_ID
+    assert comparison["frames"] + report["live_frames_without_shadow"] == 15
+    assert comparison["frames"] > 0 and report["shadow_frames_without_live"] == 0
+    assert f"shadow {LIVE_ID} vs live {LIVE_ID}" in completed.stdout
