@@ -12,7 +12,7 @@ they came from. Topics resolve against the bag (:func:`.inputs.choose_topics`).
 
 A bag recorded with a shadow model (``<node>/shadow_decisions``) also gets the live-vs-shadow
 agreement of the recording, from the two recorded decision topics (printed, and
-``shadow_agreement.json``; :mod:`cherry_classifier.evaluation.shadow_agreement`).
+``shadow_agreement.json``; :mod:`cherry_classifier.bags.shadow_agreement`).
 
 Each model's records are saved (``records_<model>.jsonl``) so ``cherry-eval --records FILE ...
 --out DIR`` can re-score them without the bag or the model.
@@ -162,8 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def report_shadow_agreement(bag: Path, out: Path) -> Path | None:
     """A recorded shift with a shadow model: live-vs-shadow agreement from the two recorded
-    decision topics (``evaluation.shadow_agreement``), printed and in shadow_agreement.json."""
-    from cherry_classifier.evaluation.shadow_agreement import shadow_agreement, shadow_topics
+    decision topics (``bags.shadow_agreement``), printed and in shadow_agreement.json."""
+    from cherry_classifier.bags.shadow_agreement import shadow_agreement, shadow_topics
 
     topics = shadow_topics(bag)
     if not topics:

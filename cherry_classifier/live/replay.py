@@ -634,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome = replay.run(show, args.drain_timeout, keys)
         shadow = None
         if args.shadow_model or replay.shadow_arrays:
-            from cherry_classifier.evaluation.shadow_agreement import compare_arrays
+            from cherry_classifier.bags.shadow_agreement import compare_arrays
 
             if not replay.wait_for_shadow(args.drain_timeout):
                 print(
