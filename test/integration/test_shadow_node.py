@@ -35,7 +35,13 @@ from cherry_classifier.evaluation.synthetic import render_frame  # noqa: E402
 from cherry_dev.golden_sets import write_golden_set  # noqa: E402
 from cherry_dev.launch_stub import launch_commands  # noqa: E402
 from cherry_dev.processes import process_output, ros_process  # noqa: E402
-from test.ros_client import RELIABLE, Client, image_msg, start_classifier  # noqa: E402
+from test.ros_client import (  # noqa: E402
+    MAX_IN_FLIGHT,
+    RELIABLE,
+    Client,
+    image_msg,
+    start_classifier,
+)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 LIVE_ID = "6b6790f7e0bad52c"
@@ -169,14 +175,15 @@ def test_shadow_figures_equal_a_count_from_both_topics_and_promotion_switches_be
             expected = {stamp_key(a): probabilities(a) for a in live_arrays}
             expected_shadow = {k: probabilities(a) for k, a in shadow_by_stamp.items()}
 
-            # Promotion in the middle of a burst: the same frames again (new stamps, so each
-            # array's probabilities can be checked against what its named model gave them).
-            burst = frames(6, VALIDATION_LIKE, seed=3, first_stamp=200)
+            # Promotion in the middle of a burst: the first frames again (new stamps, so each
+            # array's probabilities can be checked against what its named model gave them); 5
+            # at once at most, as send_and_collect (MAX_IN_FLIGHT: the reader's depth is 10).
+            burst = frames(MAX_IN_FLIGHT, VALIDATION_LIKE, seed=3, first_stamp=200)
             first = len(client.decisions)
-            for message in burst[:3]:
+            for message in burst[:2]:
                 client.images.publish(message)
             promoted = client.promote.call_async(Trigger.Request())
-            for message in burst[3:]:
+            for message in burst[2:]:
                 client.images.publish(message)
             response = client.call(promoted, "promote_shadow")
             assert response.success, response.message
