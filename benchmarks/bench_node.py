@@ -28,6 +28,11 @@ each phase. The driver's own CPU (publishing, receiving) is printed per phase, a
 core. Memory is the node process's RSS (psutil) at the start and end of each phase and the
 largest sampled during it.
 
+``--shadow-model NAME``: the node also runs NAME (in the same models folder, e.g. ``default``)
+as its shadow model (issue 16); each phase then also prints the shadow's crops compared and
+skipped (shed) from the node's ``<node>: shadow`` status. Compare the line-load latency with a
+run without it.
+
 ``--model``: a bundle folder with a golden set (the node requires one; e.g. one that
 ``benchmarks/bench_core.py --work-dir DIR`` trained and gated, ``DIR/resnet50``, after
 ``cherry_dev.golden_sets.write_golden_set``), a name inside the package's models folder
@@ -57,6 +62,7 @@ from cherry_dev import dds_env  # noqa: E402
 
 NODE = "/classifier"
 INFERENCE_STATUS = f"{NODE}: inference"
+SHADOW_STATUS = f"{NODE}: shadow"
 LAYERS = ("bot1", "bot2", "top2")
 STAGES = ("transfer", "conversion", "localizing", "queue_wait", "inference", "publish", "in_node")
 TARGET_P99_MS = 100.0  # issue 15: node p99 at line load
@@ -95,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--skip-saturation", action="store_true", help="line load only (no saturation phase)"
+    )
+    parser.add_argument(
+        "--shadow-model",
+        default="",
+        help="also run this model (a name in the same models folder) as the node's shadow",
     )
     return parser
 
@@ -226,6 +237,8 @@ def node_command(args: argparse.Namespace, models: Path, model_path: str, topics
         overrides += [f"layer_names:=[{','.join(LAYERS)}]", "layer_offsets_px:=[0,0,0]"]
     if args.input_mode == "image_set":
         overrides += ["allow_demo_model:=true"]  # the line profile refuses demo models
+    if args.shadow_model:
+        overrides += [f"shadow_model_path:={args.shadow_model}"]
     for value in overrides:
         command += ["-p", value]
     return command
@@ -338,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     def run_phase(name: str, rate: float | None, rss_of) -> dict:
         arrivals[name] = []
         before = fresh_counts()
+        shadow_before = shadow_counts()
         rss_samples = [rss_of()]
         cpu_before, wall_before = sum(me.cpu_times()[:2]), time.monotonic()
         sent, started, next_sample = 0, time.monotonic(), time.monotonic() + 0.5
@@ -353,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         spin(1.0)  # decisions published just before the counters settled
         rss_end = rss_of()
         delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+        shadow_after = shadow_counts()
+        shadow = {key: shadow_after[key] - shadow_before.get(key, 0) for key in shadow_after}
         window = sorted(arrivals[name])
         elapsed = (window[-1][0] - window[0][0]) if len(window) > 1 else float("nan")
         crops = sum(n for _, _, n in window[1:])
@@ -376,6 +392,15 @@ def main(argv: list[str] | None = None) -> int:
             "driver_cpu": driver_cpu,
             "stages": stage_figures(),
             "batch_mean": statuses.get(INFERENCE_STATUS, {}).get("batch_size_mean", "?"),
+            "shadow": shadow,
+        }
+
+    def shadow_counts() -> dict[str, int]:
+        """The shadow's totals (crops compared, skipped) from the latest shadow status."""
+        values = statuses.get(SHADOW_STATUS, {})
+        return {
+            "compared": int(values.get("total_crops", 0)),
+            "skipped": int(values.get("skipped_crops", 0)),
         }
 
     log_path = REPO_ROOT / "log" / "bench_node.log"
@@ -441,6 +466,12 @@ def report(phases: list[tuple[str, dict]], offline: float, precision: str, args)
         reasons = ", ".join(f"{k} {v}" for k, v in phase["reasons"].items()) or "none"
         note = "" if phase["settled"] else " (the node had not drained after 60 s)"
         print(f"  {name}: node drops by reason: {reasons}{note}")
+        if args.shadow_model:
+            shadow = phase["shadow"]
+            print(
+                f"  {name}: shadow {args.shadow_model}: {shadow['compared']} crops compared, "
+                f"{shadow['skipped']} skipped (shed or otherwise not run)"
+            )
     print(
         f"\n{'phase':<28}{'crops/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'mean batch':>11}"
         f"{'driver CPU':>11}   node RSS MiB start -> end (max)"

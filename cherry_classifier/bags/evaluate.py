@@ -10,6 +10,10 @@ model's own (:mod:`.thresholds`; ``--thresholds model|params|p,m,c`` and
 ``--pit-threshold``/``--maybe-threshold``/``--clean-threshold`` override), printed with where
 they came from. Topics resolve against the bag (:func:`.inputs.choose_topics`).
 
+A bag recorded with a shadow model (``<node>/shadow_decisions``) also gets the live-vs-shadow
+agreement of the recording, from the two recorded decision topics (printed, and
+``shadow_agreement.json``; :mod:`cherry_classifier.bags.shadow_agreement`).
+
 Each model's records are saved (``records_<model>.jsonl``) so ``cherry-eval --records FILE ...
 --out DIR`` can re-score them without the bag or the model.
 """
@@ -150,8 +154,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"pit recall {metrics['pit_recall']:.4f}, clean yield {metrics['clean_yield']:.4f}, "
             f"maybe rate {metrics['maybe_rate']:.4f}"
         )
+    if args.bag is not None and not args.records:
+        report_shadow_agreement(args.bag, args.out)
     print(f"report: {md_path} and {json_path}")
     return 0
+
+
+def report_shadow_agreement(bag: Path, out: Path) -> Path | None:
+    """A recorded shift with a shadow model: live-vs-shadow agreement from the two recorded
+    decision topics (``bags.shadow_agreement``), printed and in shadow_agreement.json."""
+    from cherry_classifier.bags.shadow_agreement import shadow_agreement, shadow_topics
+
+    topics = shadow_topics(bag)
+    if not topics:
+        return None
+    agreement = shadow_agreement(bag, topics)
+    for line in agreement.lines():
+        print(line)
+    return agreement.write(out)
 
 
 def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:

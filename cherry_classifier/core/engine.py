@@ -25,6 +25,9 @@ Guarantees, which the node and its tests rely on:
   frames, never inside one, and each result names the model that ran its crops.
 - Failures never escape: if inference raises, that batch's crops get fail-safe decisions
   (flagged), the error is counted, and the next batch runs normally.
+- Idle work (``idle_work``, e.g. a shadow model) runs on the worker only when no frame waits,
+  none is half done, none is announced as arriving and no swap is due: one small chunk at a
+  time, the queue checked again between chunks, so a live frame waits at most for one chunk.
 
 Time: every receipt time, deadline, latency and queue wait is read from ``EngineConfig.clock``
 (``time.monotonic`` unless injected; tests inject a fake clock so that deadline checks do not
@@ -56,6 +59,14 @@ import numpy as np
 from cherry_classifier.core.decision import LABEL_NAMES, Decisions, Thresholds, decide
 
 LOGGER = logging.getLogger(__name__)
+
+
+class IdleWork(Protocol):
+    """Work the worker does only with spare capacity (e.g. ``core.shadow.ShadowRunner``)."""
+
+    def has_work(self) -> bool: ...
+
+    def run_chunk(self) -> None: ...
 
 
 class ProbabilityModel(Protocol):
@@ -266,6 +277,7 @@ def _percentiles_ms(samples: deque[float]) -> dict[str, float]:
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(values.max())}
 
 
+IDLE: list = []  # _next_batch's answer when only idle work is due (compared by identity)
 MAX_WAIT_SLICE_S = 0.05  # the worker re-reads the (possibly injected) clock at least this often
 
 
@@ -291,8 +303,10 @@ class InferenceEngine:
         config: EngineConfig,
         on_result: Callable[[FrameResult], None],
         on_drop: Callable[[FrameJob, str], None] | None = None,
+        idle_work: IdleWork | None = None,
     ) -> None:
         self._config = config
+        self._idle_work = idle_work
         self._on_result = on_result
         self._on_drop = on_drop or (lambda job, reason: None)
         self._model = model
@@ -415,6 +429,11 @@ class InferenceEngine:
         with self._swap_done:
             return self._swap_done.wait_for(lambda: self._model is model, timeout)
 
+    def wake(self) -> None:
+        """Have the worker look for work again (idle work submitted from another thread)."""
+        with self._cond:
+            self._cond.notify_all()
+
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         with self._cond:
@@ -448,8 +467,27 @@ class InferenceEngine:
                 self._drop(job, DROP_TOO_OLD)
             if batch is None:
                 return
-            if batch:
+            if batch is IDLE:
+                self._run_idle_work()
+            elif batch:
                 self._process_safely(batch)
+
+    def _run_idle_work(self) -> None:
+        try:
+            self._idle_work.run_chunk()
+        except Exception:  # idle work must never stop the worker
+            LOGGER.exception("idle work failed")
+
+    def _idle_work_due(self) -> bool:
+        """Spare capacity (caller holds the lock): nothing live waits, arrives or swaps."""
+        return (
+            self._idle_work is not None
+            and self._current is None
+            and not self._waiting
+            and self._arriving == 0
+            and self._pending_model is None
+            and self._idle_work.has_work()
+        )
 
     def _process_safely(self, slices: list[tuple[_InProgress, int, int]]) -> None:
         """Run a batch; should anything unforeseen raise, its unfinished frames are dropped and
@@ -482,6 +520,8 @@ class InferenceEngine:
                     if self._batch_ready():
                         break
                     self._cond.wait(self._time_until_due())
+                elif self._idle_work_due():
+                    return IDLE
                 else:
                     self._cond.wait()
             return self._take_slices(expired)

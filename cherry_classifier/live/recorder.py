@@ -2,9 +2,10 @@
 
 ``cherry-record --ros-args -p output:=shift_0712 [-p capture_dir:=to_label]`` starts the
 ``cherry_recorder`` node. It finds the classifier (``classifier_node``, default ``/classifier``)
-in the ROS graph, records the image topics it subscribes to, its ``decisions`` and
-``model_info``, ``/cherry_labels`` and ``/diagnostics`` (plus ``extra_topics``), as the exact
-bytes received, stamped with the receive time. Ctrl-C (or SIGTERM) closes the bag cleanly;
+in the ROS graph, records the image topics it subscribes to, its ``decisions``,
+``shadow_decisions`` (a shadow model's, never captured from) and ``model_info``,
+``/cherry_labels`` and ``/diagnostics`` (plus ``extra_topics``), as the exact bytes received,
+stamped with the receive time. Ctrl-C (or SIGTERM) closes the bag cleanly;
 ``cherry-eval`` and ``cherry-replay`` read it back.
 
 Image topics follow their publishers, as they come and go: a topic is subscribed only once a
@@ -57,6 +58,7 @@ PIPELINE_PARAMETERS = (
 )
 INPUT_TYPES = (*IMAGE_TYPES, IMAGE_SET_HDR)  # the line camera's image sets: image_set mode
 LOG_THROTTLE_S = 5.0
+SHADOW_SUFFIX = "/shadow_decisions"  # recorded, never captured from: the shadow decides nothing
 IMAGE_QUEUE_DEPTH = 50  # frames of about 0.5-4 MB: bursts while a crop is being captured
 
 
@@ -141,7 +143,8 @@ class RecorderNode(Node):
     def _discover_topics(self) -> None:
         images, classifier = self._classifier_topics()
         wanted = {topic: msgtype for topic, msgtype in images}
-        for topic in (f"{classifier}/decisions", f"{classifier}/model_info", LABELS_TOPIC):
+        own = ("decisions", "shadow_decisions", "model_info")
+        for topic in (*(f"{classifier}/{name}" for name in own), LABELS_TOPIC):
             wanted.setdefault(topic, "")
         wanted.setdefault("/diagnostics", "")
         for topic in self._param("extra_topics"):
@@ -329,8 +332,8 @@ class RecorderNode(Node):
                 return
             if is_image:
                 self._keep_image(topic, deserialize_message(raw, message_class))
-            elif message_class is CherryDecisionArray:
-                self._capture_crops(deserialize_message(raw, message_class))
+            elif message_class is CherryDecisionArray and not topic.endswith(SHADOW_SUFFIX):
+                self._capture_crops(deserialize_message(raw, message_class))  # live decisions
         except Exception as error:  # a bad message never stops the recording
             self.get_logger().error(
                 f"on {topic}: {type(error).__name__}: {error}",

@@ -150,6 +150,11 @@ class LiveReplay:
         self._infos: list[ModelInfo] = []
         self.exit_check: Callable[[], bool] = lambda: False  # True: the node process is gone
         node.create_subscription(CherryDecisionArray, f"{node_name}/decisions", self._receive, qos)
+        self.shadow_arrays: list[CherryDecisionArray] = []  # a shadow model's, if it runs one
+        self._shadow_status: dict[str, str] = {}
+        node.create_subscription(
+            CherryDecisionArray, f"{node_name}/shadow_decisions", self.shadow_arrays.append, qos
+        )
         latched = QoSProfile(
             depth=1,
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -183,6 +188,8 @@ class LiveReplay:
     def _diagnostics(self, array: DiagnosticArray) -> None:
         prefix = f"{self.node_name}: input "
         for status in array.status:
+            if status.name == f"{self.node_name}: shadow":
+                self._shadow_status = {kv.key: kv.value for kv in status.values}
             if status.name.startswith(prefix):
                 values = {kv.key: kv.value for kv in status.values}
                 self._matched[status.name.removeprefix(prefix)] = int(
@@ -193,6 +200,31 @@ class LiveReplay:
         self._arrays.append((array, time.monotonic()))
         if self._on_array is not None:
             self._on_array(array)
+
+    def wait_for_shadow(self, timeout_s: float = 30.0) -> bool:
+        """After :meth:`run`: wait until the node's shadow holds no frame and every frame it
+        compared has reached us (its ``<node>: shadow`` status, read afresh); False on timeout
+        (the figures then cover what came)."""
+        self._shadow_status = {}
+
+        def done() -> bool:
+            status = self._shadow_status
+            return bool(status) and (
+                "shadow_model_id" not in status  # no shadow
+                or (
+                    status.get("pending_frames") == "0"
+                    and len(self.shadow_arrays) >= int(status.get("frames_compared", 0))
+                )
+            )
+
+        try:
+            wait_until(done, timeout_s, self.spin_once, "the shadow model's last frames")
+        except TimeoutError:
+            return False
+        return True
+
+    def live_arrays(self) -> list[CherryDecisionArray]:
+        return [array for array, _ in self._arrays]
 
     def spin_once(self, timeout_s: float = 0.01) -> None:
         self._executor.spin_once(timeout_sec=timeout_s)
@@ -428,6 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
         "this tool and the node it starts); without it: the range the environment sets",
     )
     parser.add_argument(
+        "--shadow-model",
+        default="",
+        help="also run this model as the node's shadow (not with --attach: an attached node's "
+        "shadow is reported when it runs one) and report live-vs-shadow agreement",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=30.0,
@@ -525,6 +563,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.localhost_only:  # else the environment's discovery range and domain id, untouched
         limit_discovery_to_localhost()
     args.bag = args.bag or default_sample_bag()
+    if args.attach and args.shadow_model:
+        raise SystemExit(
+            "cherry-replay: --shadow-model sets the shadow of a node it starts; give an attached "
+            f"node one with ros2 service call {args.node}/swap_shadow"
+        )
     if args.attach and args.thresholds is not None:
         raise SystemExit(
             "cherry-replay: --thresholds sets the thresholds of a node it starts; an attached "
@@ -540,8 +583,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.attach:
             settings, chosen = replay_settings(args)
             thresholds = None if chosen.source.startswith("params file") else chosen.thresholds
+            parameters = node_parameters(args.bag, settings.topics, settings.input_mode, thresholds)
+            if args.shadow_model:
+                parameters["shadow_model_path"] = args.shadow_model
             start = node_start(
-                node_parameters(args.bag, settings.topics, settings.input_mode, thresholds),
+                parameters,
                 args.out,
                 args.model or "",
                 str(args.params_file or ""),
@@ -586,6 +632,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress.update()
 
             outcome = replay.run(show, args.drain_timeout, keys)
+        shadow = None
+        if args.shadow_model or replay.shadow_arrays:
+            from cherry_classifier.bags.shadow_agreement import compare_arrays
+
+            if not replay.wait_for_shadow(args.drain_timeout):
+                print(
+                    "warning: the shadow model had not finished; partial figures", file=sys.stderr
+                )
+            shadow = compare_arrays(args.node, replay.live_arrays(), replay.shadow_arrays)
     records = outcome.records
     records.meta["thresholds_source"] = source
     records.meta["backend"] = info.backend  # what the node ran (auto: the variant it chose)
@@ -601,6 +656,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     records_path = args.out / f"records_{slug(label)}.jsonl"
     records.save(records_path)
     print_verdict(outcome, info)
+    if shadow is not None:
+        print()
+        for line in shadow.lines():
+            print(line)
+        print(f"shadow agreement: {shadow.write(args.out)}")
     print(f"\nreport: {md_path} (machine-readable: {json_path}; records: {records_path})")
     replay.close()
     node.destroy_node()

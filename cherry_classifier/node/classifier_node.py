@@ -41,9 +41,11 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
 
 from cherry_classifier.core.contract import CROP_SIZE_PX, InputContract
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
+from cherry_classifier.core.drift_monitor import DriftMonitor
 from cherry_classifier.core.engine import (
     Arrival,
     EngineConfig,
@@ -54,6 +56,7 @@ from cherry_classifier.core.engine import (
     inference_delay_from_env,
 )
 from cherry_classifier.core.model_paths import default_models_dir
+from cherry_classifier.core.shadow import ShadowRunner
 from cherry_classifier.core.stage_times import StageTimes
 from cherry_classifier.imaging.conversion import ImageFormatError, array_to_image_fields
 from cherry_classifier.imaging.image_set import (
@@ -68,7 +71,12 @@ from cherry_classifier.imaging.line_output import line_cherries
 from cherry_classifier.imaging.localizer import LocalizerParams, region_box
 from cherry_classifier.imaging.pipeline import FramePipeline, decode_image
 from cherry_classifier.node import messages
-from cherry_classifier.node.diagnostics import DiagnosticsState, HealthReport
+from cherry_classifier.node.diagnostics import (
+    DiagnosticsState,
+    HealthReport,
+    drift_status,
+    shadow_status,
+)
 from cherry_classifier.node.input_guard import ERROR_KINDS, InputFault, InputGuard
 from cherry_classifier.node.line_interfaces import LineInterfaces, load_line_interfaces
 from cherry_classifier.node.model_loading import ModelLoader, ModelRefusedError
@@ -162,6 +170,10 @@ class ClassifierNode(Node):
         self._model_info_pub = self.create_publisher(ModelInfo, "~/model_info", latched)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._debug_pub = self._output_publisher(Image, "~/debug_image", 1)
+        self._shadow_pub = self._output_publisher(CherryDecisionArray, "~/shadow_decisions", 10)
+        self._drift = DriftMonitor(self._param("drift_warn_level"), self._param("drift_window"))
+        self._shadow = ShadowRunner(on_result=self._publish_shadow)
+        self._shadow_error = ""  # why the start-up shadow was refused
         self._line_pub = None
         if self._param("line_output"):  # the line's buffer: reliable, as the old detector
             self._line_pub = self._output_publisher(
@@ -186,7 +198,11 @@ class ClassifierNode(Node):
             ),
             on_result=self._publish_result,
             on_drop=self._on_drop,
+            idle_work=self._shadow,  # only with spare capacity, between live batches
         )
+        self._shadow.set_wake(self._engine.wake)
+        self._watch_drift(classifier)
+        self._load_startup_shadow()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._swap_lock = threading.Lock()
         self.create_service(
@@ -196,6 +212,18 @@ class ClassifierNode(Node):
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self._input_subscriptions: list[Any] = []
+        self.create_service(
+            SwapModel,
+            "~/swap_shadow",
+            self._on_swap_shadow,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_service(
+            Trigger,
+            "~/promote_shadow",
+            self._on_promote_shadow,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
         self.create_timer(self._param("diagnostics_period_s"), self._publish_diagnostics)
         self._engine.start()
         self._publish_model_info()
@@ -302,6 +330,11 @@ class ClassifierNode(Node):
             version = self._engine.set_thresholds(thresholds)
             self.get_logger().info(f"thresholds v{version}: {thresholds}")
             self._publish_model_info()
+        if "drift_warn_level" in changes or "drift_window" in changes:
+            try:
+                self._drift.configure(changes.get("drift_warn_level"), changes.get("drift_window"))
+            except (TypeError, ValueError) as error:
+                return SetParametersResult(successful=False, reason=str(error))
         if "fail_safe_label" in changes:
             self._fail_safe_label = LABEL_NAMES.index(changes["fail_safe_label"])
             self._engine.set_fail_safe_label(self._fail_safe_label)
@@ -383,8 +416,127 @@ class ClassifierNode(Node):
             self.get_logger().info(response.message)
             self._log_backend(classifier)
             self._warn_if_demo_model(classifier)
+            self._live_model_changed(classifier)
+            return response
+
+    def _live_model_changed(self, classifier: Any) -> None:
+        """After a swap or a promotion: drift starts a new window against the new model's
+        reference, the shadow's figures start again (they compared it with the old one)."""
+        self._watch_drift(classifier)
+        self._shadow.set_model(self._shadow.model)
+        self._publish_model_info()
+
+    def _watch_drift(self, classifier: Any) -> None:
+        """Point the drift alarm at the live model's reference; say once if it has none."""
+        if classifier is None:
+            self._drift.set_model("", None)
+            return
+        line = self._drift.set_model(classifier.model_id, getattr(classifier, "path", None))
+        if self._drift.enabled:
+            self.get_logger().info(f"drift alarm for model {classifier.model_id}: {line}")
+        else:
+            self.get_logger().warning(
+                f"drift alarm disabled for model {classifier.model_id}: {line} "
+                "(cherry-model reference writes one)"
+            )
+
+    # -- the shadow model --------------------------------------------------------------------
+    def _load_startup_shadow(self) -> None:
+        requested = self._param("shadow_model_path")
+        if not requested.strip():
+            return
+        try:
+            shadow = self._loader.load(requested, self._model_inputs())
+        except ModelRefusedError as error:  # the live model runs on; diagnostics say why
+            self._shadow_error = str(error)
+            self.get_logger().error(f"shadow model refused at start-up: {error}")
+            return
+        self._shadow.set_model(shadow)
+        self.get_logger().info(f"shadow model {shadow.model_id} from {shadow.path}")
+
+    def _on_swap_shadow(self, request: SwapModel.Request, response: SwapModel.Response) -> Any:
+        try:
+            return self._swap_shadow(request, response)
+        except Exception as error:  # the shadow (if any) stays as it was
+            response.success = False
+            response.message = f"refused: internal error: {type(error).__name__}: {error}"
+            self.get_logger().error(f"shadow swap to {request.model_path!r} {response.message}")
+            return response
+
+    def _swap_shadow(self, request: SwapModel.Request, response: SwapModel.Response) -> Any:
+        """The same checks as /swap_model (models_dir, allow-list, golden set, contract);
+        an empty path removes the shadow."""
+        with self._swap_lock:
+            previous = self._shadow.model
+            response.previous_model_id = previous.model_id if previous is not None else ""
+            if not request.model_path.strip():
+                response.success = True
+                if request.validate_only:
+                    response.message = "valid: removes the shadow"
+                    return response
+                self._shadow.set_model(None)
+                self._shadow_error = ""
+                response.message = f"shadow {response.previous_model_id or 'none'} removed"
+                self.get_logger().info(response.message)
+                return response
+            try:
+                shadow = self._loader.load(request.model_path, self._model_inputs())
+            except ModelRefusedError as error:
+                response.success, response.message = False, f"refused: {error}"
+                self.get_logger().warning(
+                    f"shadow swap to {request.model_path!r} {response.message}"
+                )
+                return response
+            response.new_model_id = shadow.model_id
+            response.success = True
+            if request.validate_only:
+                response.message = f"valid: {shadow.model_id}"
+                return response
+            self._shadow.set_model(shadow)
+            self._shadow_error = ""
+            response.message = f"shadow {response.previous_model_id or 'none'} -> {shadow.model_id}"
+            self.get_logger().info(f"{response.message} from {shadow.path}")
+            return response
+
+    def _on_promote_shadow(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+        try:
+            return self._promote_shadow(response)
+        except Exception as error:
+            response.success = False
+            response.message = f"refused: internal error: {type(error).__name__}: {error}"
+            self.get_logger().error(f"promote_shadow {response.message}")
+            return response
+
+    def _promote_shadow(self, response: Trigger.Response) -> Any:
+        """The shadow becomes the live model between two frames, as a swap does; the old live
+        model becomes the shadow (promote again to go back), figures and drift start again."""
+        with self._swap_lock:
+            shadow = self._shadow.model
+            if shadow is None:
+                response.success, response.message = False, "refused: no shadow model to promote"
+                return response
+            live, live_path = self._engine.model, self._model_path
+            self._shadow.set_model(None)  # nothing is compared while the roles change
+            if not self._engine.swap_model(shadow):
+                self._shadow.set_model(shadow)
+                response.success, response.message = False, "refused: the swap timed out"
+                return response
+            self._model_path, self._model_error = str(shadow.path), ""
+            self._shadow.set_model(live)  # None when no live model ran (fail-safe)
+            response.success = True
+            response.message = f"promoted shadow {shadow.model_id} to live; " + (
+                f"{live.model_id} ({live_path}) is the shadow now" if live else "no shadow now"
+            )
+            self.get_logger().info(response.message)
+            self._log_backend(shadow)
+            self._warn_if_demo_model(shadow)
+            self._watch_drift(shadow)
             self._publish_model_info()
             return response
+
+    def _publish_shadow(self, shadow: FrameResult, live: FrameResult) -> None:
+        """A frame's shadow decisions: same header as the live array, the shadow's model id."""
+        self._shadow_pub.publish(messages.decision_array_msg(shadow))
 
     def _publish_model_info(self) -> None:
         thresholds, version = self._engine.thresholds
@@ -657,6 +809,8 @@ class ClassifierNode(Node):
 
     def _publish_decisions(self, result: FrameResult) -> None:
         self._decisions_pub.publish(messages.decision_array_msg(result))
+        self._drift.add(result)
+        self._shadow.submit(result)  # after the live decisions are out; spare capacity only
         pending = self._take_pending_detect(result.job)
         if pending is not None:  # a Detectionhdr call: answered there, not on the topic
             pending.result = result
@@ -734,7 +888,10 @@ class ClassifierNode(Node):
             stage_ms=self._stage_times.percentiles_ms(),
         )
         name = self.get_fully_qualified_name()
-        array = DiagnosticArray(status=self._diagnostics_state.update(report, name))
+        statuses = self._diagnostics_state.update(report, name)
+        statuses.append(drift_status(name, self._drift.status()))
+        statuses.append(shadow_status(name, self._shadow, report.model_id, self._shadow_error))
+        array = DiagnosticArray(status=statuses)
         array.header.stamp = self.get_clock().now().to_msg()
         for topic in report.stale_topics():
             self._log_publishers_qos(topic)

@@ -11,6 +11,19 @@ Counters are totals since start-up: ``frames_dropped`` = ``dropped_queue_full`` 
 went (``core.stage_times``: transfer, conversion, localizing, queue_wait, inference, publish,
 in_node).
 
+Drift (``<node>: drift``, ``core.drift_monitor``): the drift score of the live model's last
+``drift_window`` decisions against its bundle's ``reference.json``, both PSIs, the window's label
+shares beside the reference's (``window_share_<label>``, ``reference_share_<label>``); WARN once
+the score reaches ``drift_warn_level``; OK while the window fills (no score below 200 decisions)
+and when the model has no reference (the message says the alarm is disabled, and why).
+
+Shadow (``<node>: shadow``, ``core.shadow``): the shadow model's id and, since it was set
+(``total_``) and over the last compared crops (``window_``): crops compared, agreement (share of
+crops with the same label), ``agreement_<live label>``, ``pit_disagreements`` (PIT against
+CLEAN, either way) and the confusion ``confusion_<live>_<shadow>``; ``skipped_crops`` (crops it
+never ran on: ``skipped_<reason>``, backlog being the load shed). WARN when the start-up shadow
+was refused or the shadow failed on a frame; OK otherwise (also without a shadow).
+
 Per input topic (``<node>: input <topic>``): ``frames_received`` / ``frames_decided`` /
 ``frames_dropped`` count that topic's frames (image_set mode: its image sets). In layers mode a
 topic carries one layer of each set: ``frames_received`` counts its layers, ``frames_decided``
@@ -24,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from cherry_classifier.core.decision import LABEL_NAMES
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 
@@ -177,6 +192,62 @@ class DiagnosticsState:
         if report.fault_injection_every:
             values["fault_injection"] = f"TEST ONLY: every {report.fault_injection_every}th batch"
         return _status(level, f"{node_name}: inference", message, values)
+
+
+def drift_status(node_name: str, drift: Any) -> DiagnosticStatus:
+    """``<node>: drift`` from a ``core.drift_monitor.DriftStatus``."""
+    level = WARN if drift.state == "alarm" else OK
+    values = {"state": drift.state, **drift.values}
+    return _status(level, f"{node_name}: drift", drift.message, values)
+
+
+def shadow_status(node_name: str, runner: Any, live_model_id: str, error: str) -> DiagnosticStatus:
+    """``<node>: shadow`` from a ``core.shadow.ShadowRunner`` (see the module doc)."""
+    model = runner.model
+    if model is None:
+        message = f"no shadow model (start-up shadow refused: {error})" if error else "no shadow"
+        return _status(WARN if error else OK, f"{node_name}: shadow", message, {})
+    tracker = runner.tracker
+    total, window = tracker.total_figures(), tracker.window_figures()
+    skipped = tracker.skipped()
+    values: dict[str, Any] = {
+        "shadow_model_id": model.model_id,
+        "live_model_id": live_model_id or "none",
+        "shadow_path": str(getattr(model, "path", "")),
+        "frames_compared": tracker.frames,
+        "pending_frames": runner.pending_frames(),
+        "skipped_crops": sum(skipped.values()),
+        **{f"skipped_{reason}": count for reason, count in sorted(skipped.items())},
+        "failures": runner.failures,
+    }
+    for prefix, figures in (("total", total), ("window", window)):
+        values[f"{prefix}_crops"] = figures.crops
+        values[f"{prefix}_agreed"] = figures.agreed
+        values[f"{prefix}_agreement"] = _share(figures.agreement)
+        for label, share in figures.agreement_per_live_label().items():
+            values[f"{prefix}_agreement_{label}"] = _share(share)
+        values[f"{prefix}_pit_disagreements"] = figures.pit_disagreements
+        for row, live in enumerate(LABEL_NAMES):
+            for column, shadow in enumerate(LABEL_NAMES):
+                values[f"{prefix}_confusion_{live}_{shadow}"] = int(figures.confusion[row, column])
+    agreement = total.agreement
+    message = (
+        f"shadow {model.model_id} vs live {live_model_id or 'none'}: "
+        + (f"{agreement:.1%} agree" if agreement is not None else "nothing compared yet")
+        + f" over {total.crops} crops, {total.pit_disagreements} pit disagreements, "
+        f"{sum(skipped.values())} crops skipped"
+    )
+    level = OK
+    if runner.failures:
+        level, message = (
+            WARN,
+            f"{message}; failed on {runner.failures} frame(s): {runner.last_failure}",
+        )
+    return _status(level, f"{node_name}: shadow", message, values)
+
+
+def _share(value: float | None) -> Any:
+    return "n/a" if value is None else float(value)
 
 
 def _status(level: bytes, name: str, message: str, values: dict[str, Any]) -> DiagnosticStatus:

@@ -10,6 +10,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from cherry_classifier.core.backends import BACKENDS
 from cherry_classifier.core.contract import LAYER_ORDER
 from cherry_classifier.core.decision import LABEL_NAMES, Thresholds
+from cherry_classifier.core.drift import DEFAULT_WINDOW, DRIFT_ALARM_LEVEL, MIN_DECISIONS
 from cherry_classifier.imaging.layers import PX_PER_ENCODER_COUNT
 from cherry_classifier.imaging.line_output import AXES, BeltTransform
 from cherry_classifier.imaging.pipeline import DEFAULT_LAYER_OFFSETS_PX, INPUT_MODES
@@ -114,6 +115,14 @@ PARAMETERS: dict[str, Spec] = {
         "why), eager, torchscript, onnxruntime or a low-precision variant",
         ParameterType.PARAMETER_STRING,
         choices=BACKENDS,
+    ),
+    "shadow_model_path": Spec(
+        "",
+        "shadow model loaded at start-up (empty: none), with the same checks as model_path: it "
+        "runs on the live model's crops with spare capacity only, publishes ~/shadow_decisions "
+        "and is scored against the live model in /diagnostics; ~/swap_shadow changes it at run "
+        "time (this parameter then still names the start-up one), ~/promote_shadow makes it live",
+        ParameterType.PARAMETER_STRING,
     ),
     "num_threads": Spec(
         0, "inference threads; 0: all cores", ParameterType.PARAMETER_INTEGER, int_range=(0, 256)
@@ -258,6 +267,21 @@ PARAMETERS: dict[str, Spec] = {
         int_range=(0, 1000),
     ),
     # Monitoring.
+    "drift_warn_level": Spec(
+        DRIFT_ALARM_LEVEL,
+        "drift diagnostics WARN when the drift score (the larger PSI of label shares and of the "
+        "P(pit) histogram, window against the model's reference.json) reaches this",
+        ParameterType.PARAMETER_DOUBLE,
+        read_only=False,
+        float_range=(0.01, 10.0),
+    ),
+    "drift_window": Spec(
+        DEFAULT_WINDOW,
+        f"decisions in the drift window (no score below {MIN_DECISIONS}); a change empties it",
+        ParameterType.PARAMETER_INTEGER,
+        read_only=False,
+        int_range=(MIN_DECISIONS, 100_000),
+    ),
     "stale_after_s": Spec(
         5.0,
         "diagnostics WARN when an input topic was silent this long",

@@ -52,6 +52,8 @@ def acceptable(changes: dict, current: dict) -> bool:
             return False
         if spec.float_range and not spec.float_range[0] <= value <= spec.float_range[1]:
             return False
+        if spec.int_range and not spec.int_range[0] <= value <= spec.int_range[1]:
+            return False
         merged[name] = value
     try:
         Thresholds(*(merged[n] for n in THRESHOLD_NAMES)).validated()
