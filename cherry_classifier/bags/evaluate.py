@@ -239,7 +239,7 @@ def evaluate_models(args: argparse.Namespace) -> dict[str, RecordSet]:
 
 
 def describe_backend(classifier: Any, source: str) -> str:
-    """``backend int8 (auto, from ...: why)``: the backend that ran, as requested and why."""
+    """``backend int8 (auto from ...: why)``: the backend that ran, where it was asked for, why."""
     choice = getattr(classifier, "choice", None)
     if choice is not None:
         return f"backend {classifier.backend_name} (auto from {source}: {choice.reason})"
