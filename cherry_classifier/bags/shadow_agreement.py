@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cherry_classifier.bags.io import bag_summary, decode, iter_messages
-from cherry_classifier.core.shadow import AgreementFigures
+from cherry_classifier.core.shadow import AgreementFigures, empty_confusion
 
 SHADOW_SUFFIX = "/shadow_decisions"
 LIVE_SUFFIX = "/decisions"
@@ -32,7 +32,7 @@ class ShadowComparison:
     node: str
     live_model_id: str
     shadow_model_id: str
-    confusion: np.ndarray = field(default_factory=lambda: np.zeros((3, 3), np.int64))
+    confusion: np.ndarray = field(default_factory=empty_confusion)
     frames: int = 0
 
     @property

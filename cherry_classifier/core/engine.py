@@ -161,6 +161,17 @@ def inference_delay_from_env(environ: dict[str, str] | None = None) -> float:
     return milliseconds / 1000.0
 
 
+def checked_probabilities(model: ProbabilityModel, crops: Sequence[np.ndarray]) -> np.ndarray:
+    """``model``'s (N, C) probabilities for ``crops``; raises if their shape or values are
+    unusable (a wrong shape: RuntimeError; NaN or inf: FloatingPointError)."""
+    probabilities = np.asarray(model.predict_proba(crops), dtype=np.float32)
+    if probabilities.shape != (len(crops), len(_class_names(model))):
+        raise RuntimeError(f"model returned shape {probabilities.shape} for {len(crops)} crops")
+    if not np.isfinite(probabilities).all():
+        raise FloatingPointError("model returned non-finite probabilities")
+    return probabilities
+
+
 class InjectedFaultError(RuntimeError):
     """Raised instead of running a batch when test-only fault injection asks for it."""
 
@@ -612,13 +623,7 @@ class InferenceEngine:
         try:
             if every and self._batches_started % every == 0:
                 raise InjectedFaultError(f"injected inference failure ({FAULT_INJECTION_VAR})")
-            probabilities = np.asarray(model.predict_proba(crops), dtype=np.float32)
-            if probabilities.shape != (len(crops), num_classes):
-                raise RuntimeError(
-                    f"model returned shape {probabilities.shape} for {len(crops)} crops"
-                )
-            if not np.isfinite(probabilities).all():
-                raise FloatingPointError("model returned non-finite probabilities")
+            probabilities = checked_probabilities(model, crops)
         except Exception as error:  # fail safe, keep running: the next batch may succeed
             LOGGER.error("inference failed on a batch of %d crops: %s", len(crops), error)
             self.stats.record_failure(error)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from cherry_classifier.core.decision import CLEAN, LABEL_NAMES, PIT, decide
-from cherry_classifier.core.engine import FrameResult, ProbabilityModel
+from cherry_classifier.core.engine import FrameResult, ProbabilityModel, checked_probabilities
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,14 +54,8 @@ __all__ = [
     "AgreementFigures",
     "AgreementTracker",
     "ShadowRunner",
-    "pit_disagreements",
+    "empty_confusion",
 ]
-
-
-def pit_disagreements(live: np.ndarray, shadow: np.ndarray) -> int:
-    """Crops one labelling calls PIT and the other CLEAN."""
-    live, shadow = np.asarray(live), np.asarray(shadow)
-    return int(np.sum(((live == PIT) & (shadow == CLEAN)) | ((live == CLEAN) & (shadow == PIT))))
 
 
 @dataclass(frozen=True)
@@ -106,7 +100,8 @@ class AgreementFigures:
         }
 
 
-def _empty_confusion() -> np.ndarray:
+def empty_confusion() -> np.ndarray:
+    """A zero 3x3 count, rows the live label, columns the shadow's."""
     return np.zeros((len(LABEL_NAMES), len(LABEL_NAMES)), np.int64)
 
 
@@ -120,8 +115,8 @@ class AgreementTracker:
         self.window = window
         self._lock = threading.Lock()
         self._pairs: deque[tuple[int, int]] = deque()
-        self._window_confusion = _empty_confusion()
-        self._total_confusion = _empty_confusion()
+        self._window_confusion = empty_confusion()
+        self._total_confusion = empty_confusion()
         self._skipped: dict[str, int] = {}
         self._frames = 0
 
@@ -294,15 +289,9 @@ class ShadowRunner:
 
     @staticmethod
     def _predict(model: ProbabilityModel, crops: list[np.ndarray]) -> np.ndarray:
-        classes = len(model.manifest.class_names)
         if not crops:
-            return np.zeros((0, classes), np.float32)
-        probabilities = np.asarray(model.predict_proba(crops), np.float32)
-        if probabilities.shape != (len(crops), classes):
-            raise RuntimeError(f"model returned shape {probabilities.shape} for {len(crops)} crops")
-        if not np.isfinite(probabilities).all():
-            raise FloatingPointError("model returned non-finite probabilities")
-        return probabilities
+            return np.zeros((0, len(model.manifest.class_names)), np.float32)
+        return checked_probabilities(model, crops)
 
     def _fail(self, pending: _Pending, reason: str) -> None:
         with self._lock:

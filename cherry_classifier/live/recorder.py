@@ -43,6 +43,7 @@ from rclpy.serialization import deserialize_message
 from cherry_classifier.bags.io import IMAGE_TYPES, BagWriter, topic_qos
 from cherry_classifier.bags.labels import LABELS_TOPIC
 from cherry_classifier.bags.line_types import IMAGE_SET_HDR
+from cherry_classifier.bags.shadow_agreement import SHADOW_SUFFIX  # recorded, never captured from
 from cherry_classifier.evaluation.capture import CapturePolicy, CropCapture
 from cherry_classifier.imaging.image_set import join_layers, layers_of_image_set
 from cherry_classifier.imaging.localizer import LocalizerParams
@@ -58,7 +59,6 @@ PIPELINE_PARAMETERS = (
 )
 INPUT_TYPES = (*IMAGE_TYPES, IMAGE_SET_HDR)  # the line camera's image sets: image_set mode
 LOG_THROTTLE_S = 5.0
-SHADOW_SUFFIX = "/shadow_decisions"  # recorded, never captured from: the shadow decides nothing
 IMAGE_QUEUE_DEPTH = 50  # frames of about 0.5-4 MB: bursts while a crop is being captured
 
 

@@ -18,11 +18,17 @@ from cherry_classifier.core.shadow import (
     SKIP_FAILED,
     AgreementTracker,
     ShadowRunner,
-    pit_disagreements,
 )
 
 CLASSES = ("clean", "maybe", "pit")
 THRESHOLDS = Thresholds(0.5, 0.2, 0.5)
+
+
+def pit_disagreements(live: np.ndarray, shadow: np.ndarray) -> int:
+    """The independent count: crops one labelling calls PIT and the other CLEAN (label by
+    label, not from a confusion matrix as the tracker counts)."""
+    live, shadow = np.asarray(live), np.asarray(shadow)
+    return int(np.sum(((live == PIT) & (shadow == CLEAN)) | ((live == CLEAN) & (shadow == PIT))))
 
 
 @dataclass
